@@ -1,0 +1,313 @@
+"""The emulator: three ASGI apps (API, login, media), each its own origin, and the route wrapper
+that counts requests, records headers and applies the generic faults."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import random
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+
+from rectui.emulator.dataset import Dataset
+from rectui.emulator.faults import FaultRule, Faults, FaultSpecError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from rectui.emulator.audio import MediaStore
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+PROVIDER_KINDS = ("genesys", "kazoo", "restcomm", "webex", "screendesk")
+
+
+@dataclass
+class EmulatorConfig:
+    seed: int = 1
+    count: int = 2000                         # recordings per provider
+    counts: dict[str, int] = field(default_factory=dict)   # per-provider override
+    hostile: bool = False
+    faults: str = ""
+    anchor: datetime | None = None            # newest recording's time; default: now, to the hour
+    media_cache_dir: Path | None = None       # where rendered audio is kept; default: user cache
+    providers: tuple[str, ...] = PROVIDER_KINDS
+
+
+@dataclass
+class RequestRecord:
+    origin: str           # "api" | "login" | "media"
+    provider: str
+    route: str
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    status: int = 0
+
+
+class RequestLog:
+    """What the emulator received: counts per route and the last requests with their headers."""
+
+    def __init__(self, maxlen: int = 5000) -> None:
+        self.records: deque[RequestRecord] = deque(maxlen=maxlen)
+        self.counts: Counter[str] = Counter()
+
+    def add(self, rec: RequestRecord) -> None:
+        self.records.append(rec)
+        self.counts[f"{rec.provider}.{rec.route}"] += 1
+
+    def for_route(self, provider: str, route: str | None = None) -> list[RequestRecord]:
+        return [r for r in self.records
+                if r.provider == provider and (route is None or r.route == route)]
+
+    def clear(self) -> None:
+        self.records.clear()
+        self.counts.clear()
+
+
+class ProviderEmulator:
+    """Base for one provider's emulation. Subclasses set `kind` and add routes."""
+
+    kind: ClassVar[str] = ""
+
+    def __init__(self, emu: Emulator, dataset: Dataset) -> None:
+        self.emu = emu
+        self.data = dataset
+
+    # Routes on each origin; names are short route names ("list", "get", "media", …).
+    def api_routes(self) -> list[BaseRoute]:
+        return []
+
+    def login_routes(self) -> list[BaseRoute]:
+        return []
+
+    def media_routes(self) -> list[BaseRoute]:
+        return []
+
+    def error_response(self, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+        """The provider's own error body for `status` (overridden per provider)."""
+        return JSONResponse({"message": message}, status_code=status, headers=headers)
+
+    def credentials(self) -> dict[str, str]:
+        """Demo credentials, printed by `rectui emulate`."""
+        return {}
+
+    def config_entry(self) -> dict[str, object]:
+        """This provider's `[providers.<name>]` table for a rectui config pointing here."""
+        return {"kind": self.kind, "base_url": self.emu.api_url}
+
+    # Helpers for subclasses
+    def route(self, path: str, endpoint: Endpoint, name: str, methods: list[str] | None = None,
+              origin: str = "api") -> Route:
+        return Route(path, self.emu.wrap(self, name, endpoint, origin), methods=methods or ["GET"],
+                     name=f"{self.kind}.{name}")
+
+    def take(self, route: str, knob: str) -> FaultRule | None:
+        return self.emu.faults.take(self.kind, route, knob)
+
+
+def _is_loopback(request: Request) -> bool:
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host in ("localhost", "testclient")
+
+
+HTML_LOGIN_PAGE = (b"<!DOCTYPE html><html><head><title>Sign in</title></head>"
+                   b"<body><form action=\"/login\"><input name=user></form></body></html>")
+
+
+class Emulator:
+    """All five providers' recordings APIs. Build it, then serve `api_app`, `login_app` and
+    `media_app` (uvicorn on loopback, or in-process through `mounts()` for httpx)."""
+
+    def __init__(self, config: EmulatorConfig | None = None, *,
+                 api_url: str = "http://api.emulator.test",
+                 login_url: str = "http://login.emulator.test",
+                 media_url: str = "http://media.emulator.test",
+                 clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.config = config or EmulatorConfig()
+        self.api_url, self.login_url, self.media_url = api_url, login_url, media_url
+        self.clock = clock
+        self.sleep = sleep
+        self.faults = Faults(self.config.faults, seed=self.config.seed)
+        self.log = RequestLog()
+        self._rng = random.Random(self.config.seed)
+        anchor = self.config.anchor or datetime.fromtimestamp(clock(), UTC).replace(
+            minute=0, second=0, microsecond=0)
+        self.anchor = anchor
+        from rectui.emulator.audio import MediaStore
+        self.media: MediaStore = MediaStore(self.config.media_cache_dir, seed=self.config.seed)
+        self.providers: dict[str, ProviderEmulator] = {}
+        for kind in self.config.providers:
+            cls = _provider_class(kind)
+            ds = Dataset(provider=kind, seed=self.config.seed,
+                         count=self.config.counts.get(kind, self.config.count),
+                         hostile=self.config.hostile, anchor=anchor)
+            self.providers[kind] = cls(self, ds)
+        self.api_app = self._build("api")
+        self.login_app = self._build("login")
+        self.media_app = self._build("media")
+
+    def __getitem__(self, kind: str) -> ProviderEmulator:
+        return self.providers[kind]
+
+    def set_urls(self, *, api: str, login: str, media: str) -> None:
+        """Where the apps are really served (after binding ports); links are built from these."""
+        self.api_url, self.login_url, self.media_url = api.rstrip("/"), login.rstrip("/"), media.rstrip("/")
+
+    def mounts(self) -> dict[str, httpx.AsyncBaseTransport]:
+        """httpx transports that reach the three apps in-process, keyed by origin."""
+        import httpx
+        return {
+            self.api_url: httpx.ASGITransport(app=self.api_app),
+            self.login_url: httpx.ASGITransport(app=self.login_app),
+            self.media_url: httpx.ASGITransport(app=self.media_app),
+        }
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    # -- building ---------------------------------------------------------------------------
+    def _build(self, origin: str) -> Starlette:
+        routes: list[BaseRoute] = []
+        for prov in self.providers.values():
+            routes.extend({"api": prov.api_routes, "login": prov.login_routes,
+                           "media": prov.media_routes}[origin]())
+        routes.append(Route("/_emulator/faults", self._control_faults, methods=["GET", "POST", "DELETE"]))
+        routes.append(Route("/_emulator/requests", self._control_requests, methods=["GET", "DELETE"]))
+        return Starlette(routes=routes)
+
+    async def _control_faults(self, request: Request) -> Response:
+        if not _is_loopback(request):
+            return JSONResponse({"error": "the control routes answer loopback clients only"}, 403)
+        if request.method == "DELETE":
+            self.faults.clear()
+        elif request.method == "POST":
+            body = await request.body()
+            try:
+                data = json.loads(body) if body.strip().startswith(b"{") else {"spec": body.decode()}
+                spec = str(data.get("spec", ""))
+                (self.faults.add if data.get("append") else self.faults.set)(spec)
+            except (FaultSpecError, ValueError, UnicodeDecodeError) as exc:
+                return JSONResponse({"error": str(exc)}, 400)
+        return JSONResponse({"rules": [r.describe() for r in self.faults.rules]})
+
+    async def _control_requests(self, request: Request) -> Response:
+        if not _is_loopback(request):
+            return JSONResponse({"error": "the control routes answer loopback clients only"}, 403)
+        if request.method == "DELETE":
+            self.log.clear()
+        return JSONResponse({"counts": dict(self.log.counts)})
+
+    # -- the route wrapper ------------------------------------------------------------------
+    def wrap(self, prov: ProviderEmulator, route: str, endpoint: Endpoint, origin: str) -> Endpoint:
+        kind = prov.kind
+
+        async def handler(request: Request) -> Response:
+            rec = RequestRecord(origin, kind, route, request.method, request.url.path,
+                                request.url.query, dict(request.headers))
+            self.log.add(rec)
+            response = await self._before(prov, route)
+            if response is None:
+                response = await endpoint(request)
+                response = await self._after(prov, route, response)
+            rec.status = response.status_code
+            return response
+
+        return handler
+
+    async def _before(self, prov: ProviderEmulator, route: str) -> Response | None:
+        kind = prov.kind
+        if rule := self.faults.take(kind, route, "latency"):
+            delay = rule.number(default=0.0) + self._rng.random() * rule.number("jitter", 0.0)
+            await self.sleep(delay)
+        if rule := self.faults.take(kind, route, "forbid"):
+            return prov.error_response(403, rule.value or "forbidden")
+        if rule := self.faults.take(kind, route, "retry_after"):
+            return prov.error_response(429, "Too many requests", {"Retry-After": rule.value or "1"})
+        if rule := self.faults.take(kind, route, "status"):
+            code = int(rule.number(default=500))
+            headers = {}
+            if ra := rule.param("retry_after"):
+                headers["Retry-After"] = ra
+            return prov.error_response(code, rule.param("message") or f"injected status {code}", headers)
+        if rule := self.faults.take(kind, route, "content_type"):
+            if (rule.value or "html") == "html":
+                return Response(HTML_LOGIN_PAGE, 200, media_type="text/html")
+            return Response(b"{}", 200, media_type=rule.value)
+        return None
+
+    async def _after(self, prov: ProviderEmulator, route: str, response: Response) -> Response:
+        kind = prov.kind
+        if isinstance(response, StreamingResponse) and not any(
+                self.faults.peek(kind, route, k) for k in ("malformed_json", "drip", "reset_after")):
+            return response
+        if rule := self.faults.take(kind, route, "malformed_json"):
+            body = bytes(response.body)
+            mode = rule.value or "truncated"
+            if mode == "garbage":
+                new = b"\x00\xffnot json at all<html>"
+            elif mode == "nan":
+                new = b'{"value": NaN, "items": [}'
+            else:
+                new = body[: max(1, len(body) // 2)]
+            return Response(new, response.status_code, media_type="application/json")
+        if rule := self.faults.take(kind, route, "drip"):
+            body = bytes(getattr(response, "body", b""))
+            interval = rule.number(default=0.5)
+            sleep = self.sleep
+
+            async def trickle() -> Iterator[bytes]:  # type: ignore[misc]
+                for i in range(len(body)):
+                    yield body[i:i + 1]
+                    await sleep(interval)
+
+            headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+            return StreamingResponse(trickle(), response.status_code, headers=headers)
+        if rule := self.faults.take(kind, route, "reset_after"):
+            return _ResetResponse(bytes(getattr(response, "body", b"")), int(rule.number(default=10)),
+                                  response)
+        return response
+
+
+class ConnectionReset(Exception):
+    """Raised inside the ASGI app to make the server drop the connection mid-body."""
+
+
+class _ResetResponse(Response):
+    """Sends the headers and the first `n` bytes of the body, then aborts the connection."""
+
+    def __init__(self, body: bytes, n: int, original: Response) -> None:
+        super().__init__(status_code=original.status_code)
+        self._full, self._n = body, n
+        self.raw_headers = [(k, v) for k, v in original.raw_headers]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self._full[: self._n], "more_body": True})
+        raise ConnectionReset("emulated connection reset")
+
+
+def _provider_class(kind: str) -> type[ProviderEmulator]:
+    import importlib
+    module = importlib.import_module(f"rectui.emulator.{kind}")
+    for value in vars(module).values():
+        if isinstance(value, type) and issubclass(value, ProviderEmulator) and value.kind == kind:
+            return value
+    raise LookupError(f"no emulator for provider {kind!r}")

@@ -1,0 +1,156 @@
+"""Fault injection for the emulator: rules parsed from a spec, matched per provider and route.
+
+Spec grammar (``--faults`` and ``POST /_emulator/faults``)::
+
+    RULE[;RULE...]
+    RULE   = TARGET ":" KNOB ["=" VALUE] ("," PARAM "=" VALUE)*
+    TARGET = provider "." route, either part may be "*" (a glob), e.g. "webex.list", "kazoo.*"
+
+Every rule may take ``count=N`` (fire on the first N matching requests only), ``every=N`` (fire on
+every Nth matching request) or ``rate=P`` (fire with probability P from a seeded RNG, so a run is
+reproducible), and ``after=N`` (let the first N matching requests through). Knob names follow
+the fault plan of the reliability notes; the generic ones are applied by `apply_before` and
+`apply_after` in `rectui.emulator.app`, provider-specific ones are asked for with `Faults.take`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+import threading
+from dataclasses import dataclass, field
+
+GENERIC_KNOBS = frozenset({
+    "latency", "drip", "reset_after", "status", "retry_after", "content_type", "malformed_json",
+    "forbid",
+})
+KNOWN_KNOBS = GENERIC_KNOBS | frozenset({
+    "schema_drift", "empty_page", "cursor_repeat", "cursor_cycle", "redirect", "gzip_bomb",
+    "expire_token_after", "delete_apply_then_fail", "delete_async_ghost", "hostile_titles",
+    "hostile_ids", "media", "link_expired", "rate_limit", "no_tags", "transcode_forever",
+})
+_CONTROL = frozenset({"count", "every", "rate", "after"})
+
+
+class FaultSpecError(ValueError):
+    """A fault spec that cannot be parsed; the message says which part and why."""
+
+
+@dataclass
+class FaultRule:
+    target: str
+    knob: str
+    value: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    count: int | None = None
+    every: int | None = None
+    rate: float | None = None
+    after: int = 0
+    seen: int = 0
+    fired: int = 0
+
+    def matches(self, provider: str, route: str) -> bool:
+        return fnmatch.fnmatchcase(f"{provider}.{route}", self.target)
+
+    def param(self, name: str, default: str | None = None) -> str | None:
+        return self.params.get(name, default)
+
+    def number(self, name: str | None = None, default: float = 0.0) -> float:
+        raw = self.value if name is None else self.params.get(name)
+        if raw is None:
+            return default
+        try:
+            return float(raw)
+        except ValueError as exc:
+            raise FaultSpecError(f"{self.target}:{self.knob}: {name or 'value'} is not a number: {raw!r}") from exc
+
+    def describe(self) -> str:
+        extra = "".join(f",{k}={v}" for k, v in self.params.items())
+        val = f"={self.value}" if self.value is not None else ""
+        return f"{self.target}:{self.knob}{val}{extra}"
+
+
+def parse_faults(spec: str) -> list[FaultRule]:
+    rules: list[FaultRule] = []
+    for raw in spec.split(";"):
+        raw = raw.strip()
+        if not raw:
+            continue
+        target, sep, rest = raw.partition(":")
+        if not sep or not target or not rest:
+            raise FaultSpecError(f"fault rule {raw!r}: expected TARGET:KNOB[=VALUE][,param=value]")
+        if "." not in target and target != "*":
+            raise FaultSpecError(f"fault rule {raw!r}: target must be provider.route (globs allowed)")
+        parts = [p.strip() for p in rest.split(",")]
+        knob, _, value = parts[0].partition("=")
+        if knob not in KNOWN_KNOBS:
+            raise FaultSpecError(f"fault rule {raw!r}: unknown knob {knob!r} "
+                                 f"(known: {', '.join(sorted(KNOWN_KNOBS))})")
+        rule = FaultRule(target=target if target != "*" else "*.*", knob=knob, value=value or None)
+        for part in parts[1:]:
+            name, eq, val = part.partition("=")
+            if not eq:
+                raise FaultSpecError(f"fault rule {raw!r}: parameter {part!r} needs a value")
+            if name in _CONTROL:
+                try:
+                    if name == "rate":
+                        rule.rate = float(val)
+                    else:
+                        setattr(rule, name, int(val))
+                except ValueError as exc:
+                    raise FaultSpecError(f"fault rule {raw!r}: {name} must be a number") from exc
+            else:
+                rule.params[name] = val
+        rules.append(rule)
+    return rules
+
+
+class Faults:
+    """The active fault rules, thread-safe, deterministic under a seed."""
+
+    def __init__(self, spec: str = "", seed: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+        self.rules: list[FaultRule] = parse_faults(spec)
+
+    def set(self, spec: str) -> None:
+        rules = parse_faults(spec)
+        with self._lock:
+            self.rules = rules
+
+    def add(self, spec: str) -> None:
+        rules = parse_faults(spec)
+        with self._lock:
+            self.rules.extend(rules)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.rules = []
+
+    def take(self, provider: str, route: str, knob: str) -> FaultRule | None:
+        """The first rule for this knob that fires on this request, counting it; else None."""
+        with self._lock:
+            for rule in self.rules:
+                if rule.knob != knob or not rule.matches(provider, route):
+                    continue
+                rule.seen += 1
+                if rule.seen <= rule.after:
+                    continue
+                n = rule.seen - rule.after
+                if rule.count is not None and rule.fired >= rule.count:
+                    continue
+                if rule.every is not None and n % rule.every != 0:
+                    continue
+                if rule.rate is not None and self._rng.random() >= rule.rate:
+                    continue
+                rule.fired += 1
+                return rule
+        return None
+
+    def peek(self, provider: str, route: str, knob: str) -> FaultRule | None:
+        """A rule for this knob and route, without counting (for standing conditions)."""
+        with self._lock:
+            for rule in self.rules:
+                if rule.knob == knob and rule.matches(provider, route):
+                    return rule
+        return None
