@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from rectui.emulator.dataset import Dataset
+from rectui.emulator.dataset import Dataset, Fact
 from rectui.emulator.faults import FaultRule, Faults, FaultSpecError
 
 if TYPE_CHECKING:
@@ -117,6 +117,14 @@ class ProviderEmulator:
 
     def take(self, route: str, knob: str) -> FaultRule | None:
         return self.emu.faults.take(self.kind, route, knob)
+
+    async def media_response(self, route: str, fact: Fact, fmt: str, request: Request,
+                             headers: dict[str, str] | None = None) -> Response:
+        """The audio of `fact` in `fmt` (a key of `MEDIA_FORMATS`), honouring the `media` fault
+        knob (`media=huge|endless|corrupt|html|hls|empty|long_lowbitrate`) and HTTP Range."""
+        if rule := self.take(route, "media"):
+            return await self.emu.media.fault_response(rule.value or "corrupt", fmt, request)
+        return await self.emu.media.response(fact, fmt, request, headers=headers)
 
 
 def _is_loopback(request: Request) -> bool:

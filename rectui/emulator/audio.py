@@ -10,6 +10,9 @@ import wave
 from dataclasses import dataclass
 from pathlib import Path
 
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
 from rectui.emulator.dataset import Fact
 
 MEDIA_FORMATS: dict[str, str] = {
@@ -52,3 +55,11 @@ class MediaStore:
 
     async def get(self, fact: Fact, fmt: str) -> MediaFile:
         return await asyncio.to_thread(self.render, fact, fmt)
+
+    async def response(self, fact: Fact, fmt: str, request: Request,
+                       headers: dict[str, str] | None = None) -> Response:
+        media = await self.get(fact, fmt)
+        return FileResponse(media.path, media_type=media.content_type, headers=headers)
+
+    async def fault_response(self, mode: str, fmt: str, request: Request) -> Response:
+        return Response(b"not audio", 200, media_type=MEDIA_FORMATS.get(fmt, "audio/wav"))

@@ -24,11 +24,16 @@ GENERIC_KNOBS = frozenset({
     "latency", "drip", "reset_after", "status", "retry_after", "content_type", "malformed_json",
     "forbid",
 })
-KNOWN_KNOBS = GENERIC_KNOBS | frozenset({
+KNOWN_KNOBS: set[str] = set(GENERIC_KNOBS) | {
     "schema_drift", "empty_page", "cursor_repeat", "cursor_cycle", "redirect", "gzip_bomb",
     "expire_token_after", "delete_apply_then_fail", "delete_async_ghost", "hostile_titles",
     "hostile_ids", "media", "link_expired", "rate_limit", "no_tags", "transcode_forever",
-})
+}
+
+
+def register_knobs(*names: str) -> None:
+    """Provider modules register the provider-specific knob names they understand."""
+    KNOWN_KNOBS.update(names)
 _CONTROL = frozenset({"count", "every", "rate", "after"})
 
 

@@ -1,0 +1,122 @@
+"""Fixtures for emulator tests: a fixed clock and anchor, in-process clients, OpenAPI validation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import yaml
+from openapi_core import OpenAPI
+from openapi_core.datatypes import RequestParameters
+from werkzeug.datastructures import Headers, ImmutableMultiDict
+
+from rectui.emulator.app import Emulator, EmulatorConfig
+
+SPECS = Path(__file__).parent.parent / "specs"
+ANCHOR = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """A settable clock for the emulator (token and link expiry, default windows)."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture(scope="session")
+def media_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One rendered-audio cache for the whole run (rendering is the slow part)."""
+    return tmp_path_factory.mktemp("emulator-media")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(ANCHOR.timestamp() + 3600)
+
+
+@pytest.fixture
+def make_emulator(media_cache: Path, clock: FakeClock) -> Callable[..., Emulator]:
+    """`make_emulator(providers=("kazoo",), count=50, hostile=False, faults="...")`."""
+
+    def make(**kwargs: Any) -> Emulator:
+        kwargs.setdefault("anchor", ANCHOR)
+        kwargs.setdefault("media_cache_dir", media_cache)
+        return Emulator(EmulatorConfig(**kwargs), clock=clock)
+
+    return make
+
+
+@pytest.fixture
+async def client_for() -> AsyncIterator[Callable[[Emulator], httpx.AsyncClient]]:
+    """`client_for(emu)`: an httpx client that reaches all three of the emulator's origins."""
+    clients: list[httpx.AsyncClient] = []
+
+    def make(emu: Emulator) -> httpx.AsyncClient:
+        c = httpx.AsyncClient(mounts=emu.mounts(), base_url=emu.api_url, follow_redirects=False)
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        await c.aclose()
+
+
+@cache
+def _spec(name: str, api_url: str) -> OpenAPI:
+    path = next(SPECS.glob(f"{name}.openapi.*"))
+    text = path.read_text()
+    doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    server = doc["servers"][0]
+    url = server["url"]
+    for var, spec in server.get("variables", {}).items():
+        url = url.replace("{" + var + "}", str(spec["default"]))
+    doc["servers"] = [{"url": api_url + urlsplit(url).path}]
+    return OpenAPI.from_dict(doc)
+
+
+class _Req:
+    def __init__(self, request: httpx.Request) -> None:
+        url = request.url
+        self.host_url = f"{url.scheme}://{url.netloc.decode()}"
+        self.path = url.path
+        self.method = request.method.lower()
+        self.body = request.content or None
+        self.content_type = request.headers.get("content-type", "")
+        self.parameters = RequestParameters(
+            query=ImmutableMultiDict(list(url.params.multi_items())),
+            header=Headers(list(request.headers.items())),
+            cookie=ImmutableMultiDict(),
+        )
+
+
+class _Resp:
+    def __init__(self, response: httpx.Response) -> None:
+        self.status_code = response.status_code
+        self.data = response.content
+        self.content_type = response.headers.get("content-type", "")
+        self.headers = Headers(list(response.headers.items()))
+
+
+@pytest.fixture
+def validate() -> Callable[[str, httpx.Response], None]:
+    """`validate("kazoo", response)`: raises if the response does not match the provider's spec."""
+
+    def check(name: str, response: httpx.Response) -> None:
+        req = response.request
+        api = f"{req.url.scheme}://{req.url.netloc.decode()}"
+        _spec(name, api).validate_response(_Req(req), _Resp(response))
+
+    return check
