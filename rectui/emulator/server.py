@@ -74,7 +74,7 @@ class EmulatorServer:
     async def serve(self) -> None:
         tasks = [asyncio.create_task(srv.serve(sockets=[self._socks[name]]))
                  for name, srv in self._servers.items()]
-        while not all(s.started for s in self._servers.values()):
+        while not all(s.started for s in self._servers.values()):  # noqa: ASYNC110 (uvicorn has no event)
             await asyncio.sleep(0.01)
         self._started.set()
         await asyncio.gather(*tasks)
