@@ -1,0 +1,5 @@
+import sys
+
+from rectui.cli import main
+
+sys.exit(main())
