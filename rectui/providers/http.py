@@ -41,8 +41,10 @@ from rectui.sanitize import one_line
 log = logging.getLogger("rectui.http")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Reads are retried on any transient failure. Writes (DELETE, PUT, PATCH, POST) are retried only
+# when they certainly were not sent (connect-phase errors) or were refused with 429; after an
+# ambiguous failure the adapter verifies with a read (RELIABILITY.md §1.3).
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_JSON_BYTES = 20 * 1024 * 1024
 MAX_MEDIA_BYTES = 200 * 1024 * 1024
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -319,11 +321,12 @@ class HttpCore:
                       data: Mapping[str, str] | None = None,
                       headers: Mapping[str, str] | None = None, idempotent: bool | None = None,
                       deadline: float | None = None, ok: Callable[[int], bool] | None = None,
-                      media: bool = False) -> httpx.Response:
+                      media: bool = False, attempts: int | None = None) -> httpx.Response:
         """Send with the retry policy; returns a response whose body has been read (capped), or
         raises a `rectui.errors` type. `ok(status)` decides success (default: 2xx)."""
         method = method.upper()
         idempotent = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        max_attempts = attempts or (self.policy.attempts if idempotent else min(3, self.policy.attempts))
         ok = ok or (lambda s: 200 <= s < 300)
         client = self.media_client if media else self.client
         deadline = self.policy.deadline if deadline is None else deadline
@@ -348,7 +351,7 @@ class HttpCore:
                                          message=f"timed out after {deadline:g} s"))
                     raise Unavailable(f"{method} {path}: timed out after {deadline:g} s",
                                       provider=self.provider, title="Timed out") from None
-                retryable = (not sent_maybe or idempotent) and attempt < self.policy.attempts
+                retryable = (not sent_maybe or idempotent) and attempt < max_attempts
                 if retryable and self.budget.spend(timeout=isinstance(exc, httpx.TimeoutException)):
                     wait = self.policy.backoff(attempt, self.rng)
                     if await self._wait(method, path, attempt, wait, None, started, deadline,
@@ -365,7 +368,7 @@ class HttpCore:
                 return response
             if status in RETRY_STATUSES:
                 retry_after = parse_retry_after(response.headers.get("retry-after"), self.wall())
-                retryable = (status == 429 or idempotent) and attempt < self.policy.attempts
+                retryable = (status == 429 or idempotent) and attempt < max_attempts
                 if retryable and self.budget.spend():
                     if retry_after is None:
                         base = self.policy.rate_limit_base if status == 429 else None
