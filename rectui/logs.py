@@ -66,10 +66,8 @@ def setup_logging(level: str = "WARNING", path: Path | None = None) -> Path:
     """Send rectui's logs (and its libraries') to a file in the user log dir, redacted."""
     if path is None:
         path = ensure_private_dir(log_dir()) / "rectui.log"
+    teardown_logging()
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_rectui", False):
-            root.removeHandler(handler)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler._rectui = True  # type: ignore[attr-defined]
     handler.addFilter(RedactingFilter())
@@ -80,3 +78,12 @@ def setup_logging(level: str = "WARNING", path: Path | None = None) -> Path:
     for name in ("httpx", "httpcore", "uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).setLevel(logging.DEBUG if level.upper() == "DEBUG" else logging.WARNING)
     return path
+
+
+def teardown_logging() -> None:
+    """Remove and close the handler `setup_logging` installed."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_rectui", False):
+            root.removeHandler(handler)
+            handler.close()

@@ -21,7 +21,7 @@ os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
 
 
 @pytest.fixture(autouse=True)
-def tmp_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def tmp_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """XDG config/data/cache/state dirs inside tmp_path; no RECTUI_* variable leaks in."""
     for var in list(os.environ):
         if var.startswith("RECTUI_"):
@@ -31,7 +31,9 @@ def tmp_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         d = root / name.lower()
         d.mkdir(parents=True)
         monkeypatch.setenv(f"XDG_{name}_HOME", str(d))
-    return root
+    yield root
+    from rectui.logs import teardown_logging
+    teardown_logging()
 
 
 class LoopbackServer:
