@@ -4,6 +4,7 @@ that counts requests, records headers and applies the generic faults."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import ipaddress
 import json
 import random
@@ -32,6 +33,14 @@ if TYPE_CHECKING:
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 PROVIDER_KINDS = ("genesys", "kazoo", "restcomm", "webex", "screendesk")
+
+_CURRENT_ROUTE: contextvars.ContextVar[str | None] = contextvars.ContextVar("emulator_route", default=None)
+
+
+def current_route() -> str | None:
+    """The short name of the route being answered (for `error_response`, which the wrapper also
+    calls for the generic faults)."""
+    return _CURRENT_ROUTE.get()
 
 
 @dataclass
@@ -148,7 +157,8 @@ class Emulator:
                  login_url: str = "http://login.emulator.test",
                  media_url: str = "http://media.emulator.test",
                  clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 provider_classes: dict[str, type[ProviderEmulator]] | None = None) -> None:
         self.config = config or EmulatorConfig()
         self.api_url, self.login_url, self.media_url = api_url, login_url, media_url
         self.clock = clock
@@ -162,8 +172,9 @@ class Emulator:
         from rectui.emulator.audio import MediaStore
         self.media: MediaStore = MediaStore(self.config.media_cache_dir, seed=self.config.seed)
         self.providers: dict[str, ProviderEmulator] = {}
+        classes = provider_classes or {}
         for kind in self.config.providers:
-            cls = _provider_class(kind)
+            cls = classes.get(kind) or _provider_class(kind)
             ds = Dataset(provider=kind, seed=self.config.seed,
                          count=self.config.counts.get(kind, self.config.count),
                          hostile=self.config.hostile, anchor=anchor)
@@ -231,10 +242,14 @@ class Emulator:
             rec = RequestRecord(origin, kind, route, request.method, request.url.path,
                                 request.url.query, dict(request.headers))
             self.log.add(rec)
-            response = await self._before(prov, route)
-            if response is None:
-                response = await endpoint(request)
-                response = await self._after(prov, route, response)
+            token = _CURRENT_ROUTE.set(route)
+            try:
+                response = await self._before(prov, route)
+                if response is None:
+                    response = await endpoint(request)
+                    response = await self._after(prov, route, response)
+            finally:
+                _CURRENT_ROUTE.reset(token)
             rec.status = response.status_code
             return response
 
