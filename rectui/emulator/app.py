@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -26,8 +27,6 @@ from rectui.emulator.dataset import Dataset, Fact
 from rectui.emulator.faults import FaultRule, Faults, FaultSpecError
 
 if TYPE_CHECKING:
-    import httpx
-
     from rectui.emulator.audio import MediaStore
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -190,9 +189,13 @@ class Emulator:
         """Where the apps are really served (after binding ports); links are built from these."""
         self.api_url, self.login_url, self.media_url = api.rstrip("/"), login.rstrip("/"), media.rstrip("/")
 
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """One httpx transport that reaches the three apps in-process by origin (and refuses
+        any other origin, as a closed port would)."""
+        return _OriginRouter(self.mounts())
+
     def mounts(self) -> dict[str, httpx.AsyncBaseTransport]:
         """httpx transports that reach the three apps in-process, keyed by origin."""
-        import httpx
         return {
             self.api_url: httpx.ASGITransport(app=self.api_app),
             self.login_url: httpx.ASGITransport(app=self.login_app),
@@ -334,3 +337,25 @@ def _provider_class(kind: str) -> type[ProviderEmulator]:
         if isinstance(value, type) and issubclass(value, ProviderEmulator) and value.kind == kind:
             return value
     raise LookupError(f"no emulator for provider {kind!r}")
+
+
+def _origin(url: httpx.URL) -> str:
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme, 0)
+    return f"{url.scheme}://{url.host}:{port}"
+
+
+class _OriginRouter(httpx.AsyncBaseTransport):
+    """An httpx transport dispatching requests to in-process apps by origin."""
+
+    def __init__(self, routes: dict[str, httpx.AsyncBaseTransport]) -> None:
+        self._routes = {_origin(httpx.URL(k)): v for k, v in routes.items()}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        transport = self._routes.get(_origin(request.url))
+        if transport is None:
+            raise httpx.ConnectError(f"no emulator origin at {request.url.host}", request=request)
+        return await transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for t in self._routes.values():
+            await t.aclose()
