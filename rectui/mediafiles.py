@@ -5,6 +5,7 @@ a server-provided id)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def sniff_file(path: Path) -> MediaFormat:
 
 def cache_key(provider: str, account: str, recording_id: str, fmt: str) -> str:
     """A stable, path-safe name for (provider instance, account, recording id, format)."""
-    raw = "\0".join((provider, account, recording_id, fmt)).encode("utf-8", "surrogatepass")
+    # JSON, not a NUL-joined string: ("b\0c", "d") and ("b", "c\0d") must not collide
+    raw = json.dumps([provider, account, recording_id, fmt]).encode()
     return hashlib.sha256(raw).hexdigest()
 
 
