@@ -8,9 +8,13 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
+from support import ANCHOR, FakeClock
+
+from rectui.emulator.app import Emulator, EmulatorConfig
 
 HERE = Path(__file__).parent
 
@@ -93,3 +97,26 @@ def closed_port() -> int:
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+@pytest.fixture(scope="session")
+def media_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One rendered-audio cache for the whole run (rendering is the slow part)."""
+    return tmp_path_factory.mktemp("emulator-media")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(ANCHOR.timestamp() + 3600)
+
+
+@pytest.fixture
+def make_emulator(media_cache: Path, clock: FakeClock) -> Callable[..., Emulator]:
+    """`make_emulator(providers=("kazoo",), count=50, hostile=False, faults="...")`."""
+
+    def make(**kwargs: Any) -> Emulator:
+        kwargs.setdefault("anchor", ANCHOR)
+        kwargs.setdefault("media_cache_dir", media_cache)
+        return Emulator(EmulatorConfig(**kwargs), clock=clock)
+
+    return make

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import ssl
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -16,49 +14,13 @@ import pytest
 import yaml
 from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
+from support import ANCHOR, FakeClock  # noqa: F401  (re-exported for the emulator tests)
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from rectui.emulator.app import Emulator, EmulatorConfig
+from rectui.emulator.app import Emulator
 
 SPECS = Path(__file__).parent.parent / "specs"
-ANCHOR = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 _SSL = ssl.create_default_context()   # one context for all clients: building one costs ~80 ms
-
-
-class FakeClock:
-    """A settable clock for the emulator (token and link expiry, default windows)."""
-
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture(scope="session")
-def media_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One rendered-audio cache for the whole run (rendering is the slow part)."""
-    return tmp_path_factory.mktemp("emulator-media")
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(ANCHOR.timestamp() + 3600)
-
-
-@pytest.fixture
-def make_emulator(media_cache: Path, clock: FakeClock) -> Callable[..., Emulator]:
-    """`make_emulator(providers=("kazoo",), count=50, hostile=False, faults="...")`."""
-
-    def make(**kwargs: Any) -> Emulator:
-        kwargs.setdefault("anchor", ANCHOR)
-        kwargs.setdefault("media_cache_dir", media_cache)
-        return Emulator(EmulatorConfig(**kwargs), clock=clock)
-
-    return make
 
 
 @pytest.fixture

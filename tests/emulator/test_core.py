@@ -17,7 +17,7 @@ from rectui.emulator.dataset import Dataset
 from rectui.emulator.faults import Faults, FaultSpecError, parse_faults
 from rectui.emulator.server import EmulatorServer, RemoteBindRefused
 
-from .conftest import ANCHOR
+from support import ANCHOR
 
 
 class EchoEmulator(ProviderEmulator):
