@@ -113,6 +113,15 @@ class ProviderEmulator:
         """Demo credentials, printed by `rectui emulate`."""
         return {}
 
+    def recording_id(self, fact: Fact) -> str:
+        """The id this provider gives the recording `fact` on the wire."""
+        raise NotImplementedError
+
+    def listed_ids(self, status: str = "available") -> list[str]:
+        """Ground truth for tests: the ids a complete default listing returns right now (with
+        `status="deleted"`, the recycle bin where there is one), in the provider's order."""
+        raise NotImplementedError
+
     def config_entry(self) -> dict[str, object]:
         """This provider's `[providers.<name>]` table for a rectui config pointing here."""
         return {"kind": self.kind, "base_url": self.emu.api_url}

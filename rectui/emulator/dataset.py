@@ -146,7 +146,8 @@ class Dataset:
         rng = self._rng(index)
         rng.random()   # the jitter draw of start_of
         uid = hashlib.sha256(f"{self.seed}:{self.provider}:{index}:uid".encode()).hexdigest()[:32]
-        owner = _person(rng, f"{self.seed}:{self.provider}:owner{rng.randrange(12)}")
+        owner_key = f"{self.seed}:{self.provider}:owner{rng.randrange(12)}"
+        owner = _person(random.Random(owner_key), owner_key)   # a dozen owners per provider
         other = _person(rng, f"{self.seed}:{self.provider}:{index}")
         direction = rng.choice(["inbound", "outbound"])
         caller, callee = (other, owner) if direction == "inbound" else (owner, other)

@@ -359,8 +359,12 @@ async def test_download_link_comes_from_a_separate_details_call_on_the_media_ori
 
 async def test_transcript_and_notes_links_and_notes_need_the_user_token(setup):
     _, w, c = setup()
-    items, _ = await walk(c, LIST, bearer(w), {**window(), "max": 100})
-    facts = {it["id"]: w.data.fact(w.index_of(it["id"])) for it in items}
+    facts = {}
+    for back in range(0, 360, 30):       # walk back until the data has both kinds of recording
+        items, _ = await walk(c, LIST, bearer(w), {**window(days_back=back), "max": 100})
+        facts.update({it["id"]: w.data.fact(w.index_of(it["id"])) for it in items})
+        if any(w.has_transcript(f) and w.has_notes(f) and not w.prevents_download(f) for f in facts.values()):
+            break
     rid = next(k for k, f in facts.items() if w.has_transcript(f) and w.has_notes(f) and not w.prevents_download(f))
     links = (await c.get(f"{LIST}/{rid}", headers=bearer(w))).json()["temporaryDirectDownloadLinks"]
     assert {"audioDownloadLink", "transcriptDownloadLink", "suggestedNotesDownloadLink", "shortNotesDownloadLink",
