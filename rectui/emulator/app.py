@@ -294,7 +294,7 @@ class Emulator:
                 self.faults.peek(kind, route, k) for k in ("malformed_json", "drip", "reset_after")):
             return response
         if rule := self.faults.take(kind, route, "malformed_json"):
-            body = bytes(response.body)
+            body = bytes(getattr(response, "body", b""))
             mode = rule.value or "truncated"
             if mode == "garbage":
                 new = b"\x00\xffnot json at all<html>"
