@@ -149,6 +149,9 @@ class Page(_Model):
     order_approximate: bool = False
     warnings: tuple[str, ...] = ()
     """E.g. "3 items had unreadable fields"; shown in the status line."""
+    failures: dict[str, Any] = Field(default_factory=dict)
+    """"All providers" only: provider id → the `rectui.errors` error that kept its rows out of
+    this page (the other providers' rows are still here)."""
 
 
 class Capabilities(_Model):
