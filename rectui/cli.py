@@ -48,8 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     cfg_sub.add_parser("path", help="print the config file's path")
     cfg_sub.add_parser("check", help="validate the config and try each provider's credentials")
 
-    ls = sub.add_parser("ls", help="list recordings without the UI (not available yet)")
-    ls.add_argument("provider", nargs="?", default="all")
+    ls = sub.add_parser("ls", help="list recordings without the UI (a table, or JSON lines)")
+    ls.add_argument("provider", nargs="?", default="all", help="a configured provider name, or `all`")
+    ls.add_argument("--since", metavar="DATE", help="only recordings from this date/time (ISO 8601)")
+    ls.add_argument("--until", metavar="DATE", help="only recordings before this date/time (ISO 8601)")
+    ls.add_argument("--sort", metavar="FIELD[:asc|desc]",
+                    help="start, duration, title, owner, caller, call_id or size (server-side where possible)")
+    ls.add_argument("--limit", type=int, default=50, metavar="N", help="at most N recordings (default 50)")
+    ls.add_argument("--json", action="store_true", help="one JSON object per line, stable field names")
     return parser
 
 
@@ -69,8 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             return cmd_demo(args)
         if args.command == "ls":
-            print("rectui ls: not available yet (the provider adapters are still being built).", file=sys.stderr)
-            return EXIT_USAGE
+            from rectui.headless import cmd_ls
+            return asyncio.run(cmd_ls(args))
         print("rectui: the terminal app is not available yet. Today you can run `rectui emulate` "
               "(the built-in emulator) and `rectui config check`.", file=sys.stderr)
         return EXIT_USAGE

@@ -85,10 +85,6 @@ def test_bad_toml_is_one_clear_line(capsys, tmp_path: Path) -> None:
     assert code == 2 and "not valid TOML" in err and str(path) in err and len(err.strip().splitlines()) == 1
 
 
-def test_unfinished_commands_say_so(capsys) -> None:
-    code, _, err = run(capsys, "ls")
-    assert code == 2 and "not available yet" in err
-
 
 def test_console_script_runs_as_a_program() -> None:
     exe = Path(sys.executable).with_name("rectui")

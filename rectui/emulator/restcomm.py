@@ -412,9 +412,9 @@ class RestcommEmulator(ProviderEmulator):
 
     def media_routes(self) -> list[BaseRoute]:
         return [
-            self.route(f"/{S3_BUCKET}/{{folder}}/{{name}}", self.s3_object, "s3"),
+            self.route(f"/{S3_BUCKET}/{{folder}}/{{name}}", self.s3_object, "s3", origin="media"),
             self.route(SINK_ROOT + "/{rest:path}", self.sink, "sink",
-                       ["GET", "POST", "PUT", "PATCH", "DELETE"]),
+                       ["GET", "POST", "PUT", "PATCH", "DELETE"], origin="media"),
         ]
 
     def error_response(self, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -432,6 +432,17 @@ class RestcommEmulator(ProviderEmulator):
     def sid_of(self, fact: Fact) -> str:
         """The recording SID: "RE" + 32 hex (plus the hostile suffix of a hostile fact)."""
         return f"RE{fact.uid}{fact.hostile_id or ''}"
+
+    def recording_id(self, fact: Fact) -> str:
+        return self.sid_of(fact)
+
+    def listed_ids(self, status: str = "available") -> list[str]:
+        """The SIDs of a complete default listing (date_created DESC = index order); deletes are
+        hard, so there is no recycle bin: `status="deleted"` is always empty."""
+        if status != "available":
+            return []
+        dead = self._deleted_set
+        return [self.sid_of(self.data.fact(i)) for i in range(len(self.data)) if i not in dead]
 
     def index_of(self, sid: str) -> int | None:
         """The dataset index of a live recording with this SID, else None."""

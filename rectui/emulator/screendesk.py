@@ -228,6 +228,17 @@ class ScreendeskEmulator(ProviderEmulator):
         variant = "89ab"[int(u[16], 16) & 3]
         return f"{u[0:8]}-{u[8:12]}-4{u[13:16]}-{variant}{u[17:20]}-{node:012x}{fact.hostile_id or ''}"
 
+    def recording_id(self, fact: Fact) -> str:
+        return self.uuid_of(fact)
+
+    def listed_ids(self, status: str = "available") -> list[str]:
+        """Every uuid an admin token's complete listing returns, in the server's order (newest
+        first); Screendesk has no recycle bin, so `status="deleted"` is always empty."""
+        if status != "available":
+            return []
+        count, first, stride = self.visible("admin")
+        return [self.uuid_of(self.data.fact(first + pos * stride)) for pos in range(count)]
+
     def index_of(self, recording_id: str) -> int | None:
         if len(recording_id) < 36 or not re.fullmatch(r"[0-9a-f]{12}", recording_id[24:36]):
             return None

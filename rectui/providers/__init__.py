@@ -27,3 +27,12 @@ def adapter_class(kind: str) -> type[Any] | None:
             return None
         raise
     return getattr(module, attr, None)
+
+
+def build_provider(name: str, settings: Any, **kwargs: Any) -> Any:
+    """An adapter instance for a configured provider, or `ConfigError` when its kind has none."""
+    from rectui.errors import ConfigError
+    cls = adapter_class(settings.kind)
+    if cls is None:
+        raise ConfigError(f"providers.{name}: the {settings.kind} adapter is not available yet", provider=name)
+    return cls(name, settings, **kwargs)

@@ -311,7 +311,10 @@ class HttpCore:
         await self.client.aclose()
         await self.media_client.aclose()
 
-    def _emit(self, event: HttpEvent) -> None:
+    def _emit(self, event: HttpEvent) -> None:   # kept for adapters written before `emit` was public
+        self.emit(event)
+
+    def emit(self, event: HttpEvent) -> None:
         self.recent.append(event)
         log.info("%s %s %s %s %s", event.provider, event.kind, event.method, event.path,
                  event.status if event.status is not None else event.message)
@@ -356,7 +359,7 @@ class HttpCore:
             except (httpx.TransportError, TimeoutError) as exc:
                 sent_maybe = not isinstance(exc, _NOT_SENT)
                 if isinstance(exc, TimeoutError) and not isinstance(exc, httpx.TimeoutException):
-                    self._emit(HttpEvent(self.provider, "failed", method, path, attempt=attempt,
+                    self.emit(HttpEvent(self.provider, "failed", method, path, attempt=attempt,
                                          message=f"timed out after {deadline:g} s"))
                     raise Unavailable(f"{method} {path}: timed out after {deadline:g} s",
                                       provider=self.provider, title="Timed out") from None
@@ -367,10 +370,10 @@ class HttpCore:
                                         f"{type(exc).__name__}"):
                         continue
                 err = error_for_exception(self.provider, method, req.url, exc)
-                self._emit(HttpEvent(self.provider, "failed", method, path, attempt=attempt, message=err.title))
+                self.emit(HttpEvent(self.provider, "failed", method, path, attempt=attempt, message=err.title))
                 raise err from None
             status = response.status_code
-            self._emit(HttpEvent(self.provider, "request", method, path, status=status, attempt=attempt,
+            self.emit(HttpEvent(self.provider, "request", method, path, status=status, attempt=attempt,
                                  elapsed=self.clock() - sent_at))
             if ok(status):
                 self.budget.success()
@@ -396,11 +399,11 @@ class HttpCore:
                     started: float, deadline: float, why: str) -> bool:
         """Sleep `wait` before the next try, unless that would pass the deadline (→ False)."""
         if self.clock() - started + wait > deadline:
-            self._emit(HttpEvent(self.provider, "rate_limited" if status == 429 else "failed", method, path,
+            self.emit(HttpEvent(self.provider, "rate_limited" if status == 429 else "failed", method, path,
                                  status=status, attempt=attempt, wait=wait,
                                  message=f"{why}; retry in {wait:.0f} s is past the deadline"))
             return False
-        self._emit(HttpEvent(self.provider, "retry", method, path, status=status, attempt=attempt, wait=wait,
+        self.emit(HttpEvent(self.provider, "retry", method, path, status=status, attempt=attempt, wait=wait,
                              message=f"{why}; retry in {wait:.1f} s"))
         await self.sleep(wait)
         return True
