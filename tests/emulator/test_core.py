@@ -11,13 +11,12 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
+from support import ANCHOR
 
 from rectui.emulator.app import Emulator, EmulatorConfig, ProviderEmulator
 from rectui.emulator.dataset import Dataset
 from rectui.emulator.faults import Faults, FaultSpecError, parse_faults
 from rectui.emulator.server import EmulatorServer, RemoteBindRefused
-
-from support import ANCHOR
 
 
 class EchoEmulator(ProviderEmulator):
