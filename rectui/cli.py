@@ -130,6 +130,8 @@ async def config_check(path: Path) -> int:
         try:
             await adapter.check()
             print("    ok")
+            if note := getattr(adapter, "check_note", None):
+                print(f"    note: {note}")
         except RectuiError as exc:
             verdict = {"AuthError": "auth error", "Unavailable": "unreachable"}.get(type(exc).__name__, exc.title)
             print(f"    {verdict}: {redact(exc.message)}")

@@ -364,3 +364,24 @@ def test_origin_of_makes_default_ports_explicit() -> None:
     assert origin_of("https://h.example:443/x") == origin_of("https://h.example/y")
 
 
+
+
+@pytest.mark.parametrize("link", ["http://169.254.169.254/latest/meta-data", "https://10.0.0.8/a.wav",
+                                  "https://[::1]/a.wav", "https://localhost/a.wav", "file:///etc/passwd",
+                                  "ftp://files.example.com/a.wav", "http://media.example.com/a.wav"])
+async def test_media_links_to_private_or_insecure_targets_are_refused_before_connecting(
+        make_core, tmp_path, link: str) -> None:
+    from rectui.providers.http import MediaLinkRefused
+    core = make_core("https://api.provider.example")        # a public provider
+    with pytest.raises(MediaLinkRefused):
+        await core.download(link, tmp_path / "x.bin")
+    assert not (tmp_path / "x.bin").exists()
+
+
+async def test_redirects_of_media_links_are_checked_too(two_origins, make_core, tmp_path) -> None:
+    from rectui.providers.http import MediaLinkRefused
+    _home, _home_url, foreign, foreign_url = two_origins
+    foreign.on("/a.wav", lambda _r: Response(b"", 307, headers={"Location": "http://169.254.169.254/x"}))
+    core = make_core(foreign_url)   # loopback provider: its own links are allowed, the redirect is not
+    with pytest.raises(MediaLinkRefused):
+        await core.download(f"{foreign_url}/a.wav", tmp_path / "y.bin")

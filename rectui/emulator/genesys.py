@@ -349,6 +349,14 @@ class GenesysEmulator(ProviderEmulator):
         rid = f"{hexid[:8]}-{hexid[8:12]}-{hexid[12:16]}-{hexid[16:20]}-{hexid[20:]}"
         return rid + (f.hostile_id or "")
 
+    def listed_ids(self, status: str = "available") -> list[str]:
+        """The ids a complete default listing returns right now, in its order (newest first,
+        ghosts of `delete_async_ghost` included). There is no recycle bin: `deleted` is []."""
+        if status != "available":
+            return []
+        hidden = set(self._hidden())
+        return [self.recording_id(self.data.fact(i)) for i in range(len(self.data)) if i not in hidden]
+
     def _index_of(self, rid: str) -> int | None:
         """The dataset index of a live (not deleted) recording id, or None."""
         index = self._index_of_key(rid[:36])

@@ -60,6 +60,29 @@ def _shared_ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+def _host_class(host: str) -> str:
+    """"public", "private" (loopback, RFC 1918, ULA, localhost) or "forbidden" (link-local — cloud
+    metadata lives there —, multicast, unspecified, reserved), for a literal address or localhost.
+    Other names count as public (they are not resolved here)."""
+    import ipaddress
+    name = host.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return "private"
+    try:
+        ip = ipaddress.ip_address(name)
+    except ValueError:
+        return "public"
+    if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
+        return "forbidden"
+    if ip.is_loopback or ip.is_private:
+        return "private"
+    return "public"
+
+
+class MediaLinkRefused(BadResponse):
+    title = "Media link refused"
+
+
 def origin_of(url: httpx.URL | str) -> str:
     u = httpx.URL(url)
     port = u.port or {"http": 80, "https": 443}.get(u.scheme, 0)
@@ -302,10 +325,27 @@ class HttpCore:
                                         timeout=timeout, follow_redirects=False, headers=common_headers,
                                         verify=tls)
         # Temporary media links get a client with no credentials at all.
+        # Every request it makes, redirects included, passes the media-link check first.
+        self.allow_private_media = _host_class(self.base_url.host) == "private"
+        self.allow_plain_http_media = self.base_url.scheme == "http"   # the user configured plain http
         self.media_client = httpx.AsyncClient(transport=media_transport or transport, timeout=timeout,
                                               follow_redirects=True, max_redirects=5,
                                               headers={**common_headers, "Accept-Encoding": "identity"},
-                                              verify=tls)
+                                              verify=tls, event_hooks={"request": [self._check_media_link]})
+
+    async def _check_media_link(self, request: httpx.Request) -> None:
+        """Server-provided media links (and their redirects) may point anywhere: only https (or
+        http when the provider's own API is configured as http, as the emulator is), never
+        `file:`/`ftp:`, never a link-local (cloud metadata), multicast or reserved address, and never
+        a loopback or private one unless the provider itself is on one (RELIABILITY §3.6). Host
+        names are checked as written; names that resolve to private addresses are not caught (no
+        DNS pinning yet)."""
+        url = request.url
+        scheme_ok = url.scheme == "https" or (url.scheme == "http" and self.allow_plain_http_media)
+        target = _host_class(url.host)
+        if not scheme_ok or target == "forbidden" or (target == "private" and not self.allow_private_media):
+            raise MediaLinkRefused(f"refusing a media link to {url.scheme}://{one_line(url.host, limit=80)}: "
+                                   "only public https links are fetched", provider=self.provider)
 
     async def aclose(self) -> None:
         await self.client.aclose()
