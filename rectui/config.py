@@ -89,6 +89,8 @@ class GenesysSettings(_ProviderBase):
 class KazooSettings(_ProviderBase):
     SECRETS: ClassVar[tuple[str, ...]] = ("api_key", "password")
     kind: Literal["kazoo"]
+    horizon_days: int = Field(default=730, ge=1, le=3650)
+    """How far back "older" walks the 31-day windows when no date range is given."""
     account_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
     api_key: SecretStr | None = None
     username: str | None = None
@@ -112,6 +114,8 @@ class RestcommSettings(_ProviderBase):
 class WebexSettings(_ProviderBase):
     SECRETS: ClassVar[tuple[str, ...]] = ("access_token",)
     kind: Literal["webex"]
+    horizon_days: int = Field(default=730, ge=1, le=3650)
+    """How far back "older" walks the 30-day windows when no date range is given."""
     access_token: SecretStr
     time_zone: str | None = None
     """Sent as Webex's `timezone` header; times are converted to UTC either way."""

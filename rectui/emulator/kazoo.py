@@ -615,9 +615,21 @@ class KazooEmulator(ProviderEmulator):
     def _month(self, index: int) -> str:
         return datetime.fromtimestamp(self.created(index) - GREGORIAN_OFFSET, UTC).strftime("%Y%m")
 
-    def recording_id(self, index: int) -> str:
-        """`YYYYMM-` + 32 hex (the last 8 encode the index, so a lookup costs nothing)."""
+    def recording_id(self, fact: Fact | int) -> str:
+        """`YYYYMM-` + 32 hex (the last 8 encode the index, so a lookup costs nothing), for a fact
+        of the dataset or its index."""
+        index = fact if isinstance(fact, int) else fact.index
         return self._recording_id(index, self._month(index), self._hex(index), None)
+
+    def listed_ids(self, status: str = "available") -> list[str]:
+        """Ground truth for tests: every recording a complete listing (window after window, back
+        to the oldest) returns right now, newest creation first as the view gives them: soft-deleted
+        documents are out of the view. Kazoo has no recycle bin, so `status="deleted"` is []."""
+        if status != "available":
+            return []
+        now_g = int(self.emu.clock()) + GREGORIAN_OFFSET
+        return [self.recording_id(i) for i in range(len(self.data))
+                if i not in self.deleted and self.created(i) <= now_g]
 
     def _recording_id(self, index: int, month: str, hx: str, fact: Fact | None) -> str:
         rid = f"{month}-{hx[:24]}{(index ^ self._mask) & 0xFFFFFFFF:08x}"

@@ -1,0 +1,56 @@
+"""Shared helpers for the benchmark scripts (run them with `.venv/bin/python tests/bench/<name>.py`).
+They print figures; they never assert timings."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from rectui.config import ProviderSettings
+from rectui.emulator.app import Emulator, EmulatorConfig
+from rectui.emulator.server import EmulatorServer
+from rectui.models import PROVIDER_KINDS
+from rectui.providers import build_provider
+
+_SETTINGS = TypeAdapter(ProviderSettings)
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def summary(values: list[float]) -> str:
+    ms = [v * 1000 for v in values]
+    return (f"n={len(ms):>4}  p50={pct(ms, 50):7.2f} ms  p99={pct(ms, 99):7.2f} ms  "
+            f"mean={statistics.fmean(ms):7.2f} ms")
+
+
+@contextmanager
+def served(count: int, seed: int = 1, **kw: Any) -> Iterator[tuple[Emulator, EmulatorServer, float]]:
+    """An emulator with `count` recordings per provider on loopback; yields the start time too."""
+    t0 = time.perf_counter()
+    emu = Emulator(EmulatorConfig(seed=seed, count=count, **kw))
+    server = EmulatorServer(emu)
+    server.start()
+    started = time.perf_counter() - t0
+    try:
+        yield emu, server, started
+    finally:
+        server.stop()
+
+
+def adapters(emu: Emulator, **kw: Any) -> dict[str, Any]:
+    out = {}
+    for kind in PROVIDER_KINDS:
+        conf = _SETTINGS.validate_python(emu[kind].config_entry())
+        out[kind] = build_provider(kind, conf, **kw)
+    return out
