@@ -69,6 +69,7 @@ NOTES_PATH = "/nbr/notes"
 DEFAULT_WINDOW = timedelta(days=7)
 MAX_WINDOW = timedelta(days=30)
 LINK_LIFETIME = timedelta(hours=3)
+LISTING_HORIZON = timedelta(days=730)   # how far back rectui's adapters walk (for `listed_ids`)
 DEFAULT_MAX, MAX_MAX = 10, 100
 MAX_BATCH = 100
 MAX_COMMENT = 255
@@ -255,8 +256,8 @@ class WebexEmulator(ProviderEmulator):
         return [*self._known, self.route(API_ROOT + "/{rest:path}", self.unknown, "unknown", anything)]
 
     def media_routes(self) -> list[BaseRoute]:
-        return [self.route(MEDIA_PATH, self.download, "media"),
-                self.route(NOTES_PATH, self.notes, "notes")]
+        return [self.route(MEDIA_PATH, self.download, "media", origin="media"),
+                self.route(NOTES_PATH, self.notes, "notes", origin="media")]
 
     # -- wire helpers -----------------------------------------------------------------------
     def _tracking_id(self) -> str:
@@ -343,6 +344,17 @@ class WebexEmulator(ProviderEmulator):
         h = f"{u[:20]}{enc:08x}{u[28:32]}"
         rid = h if fact.flag % 6 == 0 else _uuid(h)
         return rid + fact.hostile_id if fact.hostile_id else rid
+
+    def listed_ids(self, status: str = "available", *, horizon: timedelta | None = LISTING_HORIZON) -> list[str]:
+        """Ground truth for tests: every id the user's listing holds right now with `status`
+        (`available`, or `deleted` for the recycle bin), newest first by `createTime`, over every
+        window a client walks: created before now and, by default, within the two-year horizon at
+        which rectui's adapters stop walking back (None: no horizon)."""
+        if status not in ("available", "deleted"):
+            return []
+        now = self.emu.now()
+        window = self.data.index_range(None if horizon is None else now - horizon, now)
+        return [self.recording_id(self.data.fact(i)) for i in window if self.state(i).status == status]
 
     def index_of(self, rid: str) -> int | None:
         hexpart = rid.replace("-", "")[:32]

@@ -124,7 +124,12 @@ async def test_media_decodes_or_is_unsupported(kind: str, make_setup, tmp_path) 
         with pytest.raises(Unsupported):
             await s.provider.fetch_media(items[0], tmp_path)
         return
-    rec = next(r for r in items if r.has_media and (r.duration or 0) < 120)
+    rec = None
+    for r in items:        # the detail is authoritative (a listing may not know "downloads prevented")
+        if r.has_media and (r.duration or 0) < 120 and (detail := await s.provider.get_recording(r.id)).has_media:
+            rec = detail
+            break
+    assert rec is not None
     media = await s.provider.fetch_media(rec, tmp_path, max_bytes=50_000_000)
     assert media.path.parent == tmp_path and media.path.stat().st_size == media.size > 0
     assert media.format == sniff_file(media.path) != "unknown"
