@@ -161,6 +161,7 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         print(f"rectui emulate: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAIL
     bound = server.start()
+    emu.warm_media()  # type: ignore[attr-defined]
     print(f"rectui emulator: {args.count} recordings per provider, seed {args.seed}"
           + (", hostile values on" if args.hostile else ""))
     print(f"  API origin   {bound.api}\n  login origin {bound.login}\n  media origin {bound.media}")

@@ -8,6 +8,7 @@ import contextvars
 import ipaddress
 import json
 import random
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator
@@ -190,6 +191,15 @@ class Emulator:
         self.api_app = self._build("api")
         self.login_app = self._build("login")
         self.media_app = self._build("media")
+
+    def warm_media(self, formats: tuple[str, ...] = ("mp3", "wav")) -> threading.Thread:
+        """Build the audio building blocks the adapters ask for (MP3 and WAV at every rate) in a
+        daemon thread, so the first play does not wait ~0.3–0.9 s for them."""
+        from rectui.emulator.dataset import SAMPLE_RATES
+        combos = [(f, r, c) for f in formats for r in sorted(set(SAMPLE_RATES)) for c in (1, 2)]
+        thread = threading.Thread(target=self.media.warm, args=(combos,), name="rectui-emulator-warm", daemon=True)
+        thread.start()
+        return thread
 
     def __getitem__(self, kind: str) -> ProviderEmulator:
         return self.providers[kind]

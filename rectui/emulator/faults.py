@@ -35,6 +35,7 @@ def register_knobs(*names: str) -> None:
     """Provider modules register the provider-specific knob names they understand."""
     KNOWN_KNOBS.update(names)
 _CONTROL = frozenset({"count", "every", "rate", "after"})
+MEDIA_MODES = ("huge", "endless", "corrupt", "html", "hls", "empty", "long_lowbitrate")
 
 
 class FaultSpecError(ValueError):
@@ -91,6 +92,9 @@ def parse_faults(spec: str) -> list[FaultRule]:
         if knob not in KNOWN_KNOBS:
             raise FaultSpecError(f"fault rule {raw!r}: unknown knob {knob!r} "
                                  f"(known: {', '.join(sorted(KNOWN_KNOBS))})")
+        if knob == "media" and value and value not in MEDIA_MODES:
+            raise FaultSpecError(f"fault rule {raw!r}: unknown media mode {value!r} "
+                                 f"(known: {', '.join(MEDIA_MODES)})")
         rule = FaultRule(target=target if target != "*" else "*.*", knob=knob, value=value or None)
         for part in parts[1:]:
             name, eq, val = part.partition("=")
