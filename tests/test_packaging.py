@@ -36,6 +36,7 @@ def test_wheel_carries_styles_and_finds_them_when_installed(tmp_path: Path) -> N
     repo_styles = sorted(p.name for p in (REPO / "styles").glob("*.tcss"))
     assert repo_styles and all(f"rectui/styles/{name}" in names for name in repo_styles)
     assert "rectui = rectui.cli:main" in entry_points
+    assert "rectui/emulator/clips/agent-1.opus" in names     # the emulator's speech clips ship too
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
                    check=True, capture_output=True, timeout=300)
