@@ -48,6 +48,39 @@ def served(count: int, seed: int = 1, **kw: Any) -> Iterator[tuple[Emulator, Emu
         server.stop()
 
 
+@contextmanager
+def emulate_process(count: int, seed: int = 1) -> Iterator[tuple[dict[str, Any], float]]:
+    """`rectui emulate` in its own process (as a real provider is another machine's CPU);
+    yields the provider settings from the config it writes, and how long it took to be ready."""
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from rectui.config import load_config
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "emu.toml"
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "rectui", "emulate", "--count", str(count), "--seed", str(seed),
+                                 "--write-config", str(config)], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("Press Ctrl+C"):
+                break
+        ready = time.perf_counter() - t0
+        try:
+            yield load_config(config, use_keyring=False).providers, ready
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=10)
+            proc.stdout.close()
+
+
+def adapters_from(settings: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    return {name: build_provider(name, conf, **kw) for name, conf in settings.items()}
+
+
 def adapters(emu: Emulator, **kw: Any) -> dict[str, Any]:
     out = {}
     for kind in PROVIDER_KINDS:

@@ -1,7 +1,8 @@
 """Adapter benchmark over loopback: recordings listed per second through each adapter (walking
 10,000 per provider), "All providers" first-page latency against the slowest single provider's
 first page (goal ≤ 1.2×), and the adapter's own overhead per page against the bare HTTP round
-trip of the same requests. Prints figures; asserts nothing.
+trip of the same requests. The emulator runs in its own process, as a real provider runs on
+another machine. Prints figures; asserts nothing.
 
     .venv/bin/python tests/bench/bench_providers.py [--count 10000] [--page-size 100] [--rounds 15]
 """
@@ -17,16 +18,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import adapters, pct, served
+from _common import adapters_from, emulate_process, pct
 
 from rectui.models import ListQuery
 from rectui.providers.http import HttpEvent
 from rectui.providers.merged import MergedProvider
 
 
-async def throughput(emu, size: int) -> None:
+async def throughput(settings, size: int) -> None:
     events: list[HttpEvent] = []
-    provs = adapters(emu, on_event=events.append)
+    provs = adapters_from(settings, on_event=events.append)
     print(f"listing every recording through each adapter, pages of {size}:")
     try:
         for kind, prov in provs.items():
@@ -52,11 +53,11 @@ async def throughput(emu, size: int) -> None:
             await prov.aclose()
 
 
-async def first_pages(emu, size: int, rounds: int) -> None:
+async def first_pages(settings, size: int, rounds: int) -> None:
     single: dict[str, list[float]] = {}
     merged: list[float] = []
     for _ in range(rounds):
-        provs = adapters(emu)
+        provs = adapters_from(settings)
         try:
             for prov in provs.values():          # log in first: measure listing, not the token
                 await prov.check()
@@ -87,9 +88,10 @@ def main() -> None:
     parser.add_argument("--page-size", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
-    with served(args.count) as (emu, _server, _started):
-        asyncio.run(throughput(emu, args.page_size))
-        asyncio.run(first_pages(emu, 50, args.rounds))
+    with emulate_process(args.count) as (settings, ready):
+        print(f"`rectui emulate --count {args.count}` in its own process, ready in {ready:.2f} s")
+        asyncio.run(throughput(settings, args.page_size))
+        asyncio.run(first_pages(settings, 50, args.rounds))
 
 
 if __name__ == "__main__":
