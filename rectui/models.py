@@ -22,6 +22,11 @@ SortKey = Literal["start", "duration", "title", "owner", "caller", "call_id", "s
 FilterKey = Literal["since", "until", "call_id", "owner", "caller", "status", "topic", "service_type"]
 MediaFormat = Literal["wav", "mp3", "ogg", "webm", "mp4", "unknown"]
 RecordingStatus = Literal["available", "deleted", "purged", "processing", "unknown"]
+DeleteOutcome = Literal["deleted", "deleted-confirmed-by-404"]
+"""How a delete (or a Webex restore or purge) ended: `deleted` when the provider said so at once;
+`deleted-confirmed-by-404` when an ambiguous failure (5xx, timeout, reset) was followed by a read
+that showed it done (a 404, or for Webex the recording's recycle-bin state). A recording that was
+already gone raises `NotFound` instead."""
 
 TAG_LIMIT = 100
 

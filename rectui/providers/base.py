@@ -20,11 +20,28 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from rectui.errors import BadResponse, InvalidId, Unsupported
-from rectui.models import Capabilities, Cursor, ListQuery, Media, Page, Recording
+from rectui.errors import (
+    AuthError,
+    BadResponse,
+    InvalidId,
+    NotFound,
+    PermissionDenied,
+    ProviderError,
+    RateLimited,
+    Unavailable,
+    Unsupported,
+)
+from rectui.models import Capabilities, Cursor, DeleteOutcome, ListQuery, Media, Page, Recording
 from rectui.providers.http import HttpCore, HttpEvent, OriginBoundAuth, RetryPolicy
 
 DEFAULT_MAX_MEDIA_BYTES = 200 * 1024 * 1024
+OUTCOME_UNKNOWN = "Delete outcome unknown"
+"""The title of the `Unavailable` raised when a write failed ambiguously and checking failed too."""
+
+
+def outcome_unknown(exc: BaseException) -> bool:
+    """Whether `exc` says "this write may or may not have happened" (journal: `unknown`)."""
+    return isinstance(exc, Unavailable) and exc.title.endswith("outcome unknown")
 
 
 @runtime_checkable
@@ -46,11 +63,17 @@ class RecordingProvider(Protocol):
         """Download the audio into a new file in `dest_dir`; format sniffed from the bytes."""
         ...
 
-    async def delete_recording(self, recording_id: str) -> None: ...
+    async def delete_recording(self, recording_id: str) -> DeleteOutcome:
+        """Delete (Webex: into the recycle bin). A recording already gone raises `NotFound`
+        titled "Already deleted" (Webex: "Already gone"); an ambiguous failure that could not be
+        checked raises `Unavailable` titled `OUTCOME_UNKNOWN`."""
+        ...
 
-    async def restore_recording(self, recording_id: str) -> None: ...
+    async def restore_recording(self, recording_id: str) -> DeleteOutcome:
+        """Out of the recycle bin (Webex); `deleted` here reads "done"."""
+        ...
 
-    async def purge_recording(self, recording_id: str) -> None: ...
+    async def purge_recording(self, recording_id: str) -> DeleteOutcome: ...
 
     async def rename(self, recording_id: str, fields: Mapping[str, str | None]) -> Recording: ...
 
@@ -170,18 +193,110 @@ class BaseProvider:
     def unsupported(self, what: str, why: str = "") -> Unsupported:
         return Unsupported(f"{self.display_name} cannot {what}" + (f": {why}" if why else ""), provider=self.id)
 
+    async def verified_write(self, send: Callable[[], Awaitable[Any]], probe: Callable[[], Awaitable[bool]], *,
+                             already_gone: Callable[[NotFound], ProviderError], what: str = "deleted",
+                             gone_is_done: bool = True, retry_failure_unknown: bool = False,
+                             unknown_title: str = OUTCOME_UNKNOWN,
+                             on_outcome: Callable[[str], None] | None = None) -> DeleteOutcome:
+        """A write that must not be repeated blindly (RELIABILITY.md §1.3), shared by the
+        adapters' delete (and Webex's restore and purge).
+
+        `send()` makes the request once; the HTTP core has already retried what certainly was not
+        sent (connect errors) and 429s. A 404 on this first try raises `already_gone(exc)`. An
+        `Unavailable` titled "Offline" (the connection never opened) is raised as it is. Any
+        other `Unavailable` (5xx, timeout, reset) is ambiguous: `probe()` reads the recording and
+        returns True when the write still has to be done, False when it shows it done; a
+        `NotFound` from it counts as done when `gone_is_done`. Done → `deleted-confirmed-by-404`.
+        Still to do → `send()` once more, whose 404 also counts as done (when `gone_is_done`).
+        When the probe cannot tell (unavailable, unreadable, rate-limited, refused), an
+        `Unavailable` titled `unknown_title` is raised; an `AuthError` always passes through (it
+        pauses the provider). After a second ambiguous failure the probe is asked once more
+        (never a third write): done → confirmed, still there → the failure is raised as it is
+        ("failed"); with `retry_failure_unknown` it is raised at once as an unknown outcome.
+
+        `on_outcome` hears "done", "confirmed" (the probe saw it done), "confirmed-by-404",
+        "unknown" and "already-gone", for adapters that keep their own record."""
+        def tell(outcome: str) -> None:
+            if on_outcome is not None:
+                on_outcome(outcome)
+
+        try:
+            await send()
+        except NotFound as exc:
+            tell("already-gone")
+            raise already_gone(exc) from None
+        except Unavailable as exc:
+            if exc.title == "Offline":        # the connection never opened: certainly not sent
+                raise
+            ambiguous = exc
+        else:
+            tell("done")
+            return "deleted"
+        outcome = await self._probe_after(probe, ambiguous, what=what, gone_is_done=gone_is_done,
+                                          unknown_title=unknown_title, tell=tell)
+        if outcome is not None:
+            return outcome
+        try:
+            await send()
+        except NotFound:
+            if not gone_is_done:
+                raise
+            tell("confirmed-by-404")
+            return "deleted-confirmed-by-404"
+        except Unavailable as exc:
+            if retry_failure_unknown:
+                tell("unknown")
+                raise Unavailable(f"{exc.message} Sent twice; whether it was {what} is unknown.", provider=self.id,
+                                  status=exc.status, correlation_id=exc.correlation_id,
+                                  title=unknown_title) from None
+            if exc.title == "Offline":
+                raise
+            # Failed twice, ambiguously: one more read says whether the second try went through
+            # (never a third write). Still there: it failed.
+            outcome = await self._probe_after(probe, exc, what=what, gone_is_done=gone_is_done,
+                                              unknown_title=unknown_title, tell=tell)
+            if outcome is None:
+                raise
+            return outcome
+        tell("done")
+        return "deleted"
+
+    async def _probe_after(self, probe: Callable[[], Awaitable[bool]], ambiguous: Unavailable, *, what: str,
+                           gone_is_done: bool, unknown_title: str,
+                           tell: Callable[[str], None]) -> DeleteOutcome | None:
+        """After an ambiguous failure: `deleted-confirmed-by-404` when the probe shows the write
+        done, None when it still has to be done; an unknown outcome raises."""
+        try:
+            still_to_do = await probe()
+        except NotFound:
+            if not gone_is_done:
+                raise
+            tell("confirmed-by-404")
+            return "deleted-confirmed-by-404"
+        except AuthError:
+            raise
+        except (Unavailable, BadResponse, RateLimited, PermissionDenied) as exc:
+            tell("unknown")
+            raise Unavailable(f"{ambiguous.message} Whether it was {what} is unknown: checking failed too "
+                              f"({exc.message}). Refresh to see.", provider=self.id, status=ambiguous.status,
+                              correlation_id=ambiguous.correlation_id, title=unknown_title) from None
+        if not still_to_do:
+            tell("confirmed")
+            return "deleted-confirmed-by-404"
+        return None
+
     # -- defaults for what a provider cannot do --------------------------------------------------
     async def fetch_media(self, recording: Recording, dest_dir: Path, *,
                           max_bytes: int = DEFAULT_MAX_MEDIA_BYTES) -> Media:
         raise self.unsupported("download audio")
 
-    async def delete_recording(self, recording_id: str) -> None:
+    async def delete_recording(self, recording_id: str) -> DeleteOutcome:
         raise self.unsupported("delete recordings")
 
-    async def restore_recording(self, recording_id: str) -> None:
+    async def restore_recording(self, recording_id: str) -> DeleteOutcome:
         raise self.unsupported("restore recordings")
 
-    async def purge_recording(self, recording_id: str) -> None:
+    async def purge_recording(self, recording_id: str) -> DeleteOutcome:
         raise self.unsupported("purge recordings")
 
     async def rename(self, recording_id: str, fields: Mapping[str, str | None]) -> Recording:

@@ -44,7 +44,7 @@ import re
 from collections.abc import Generator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
 import httpx
 from pydantic import (
@@ -68,12 +68,11 @@ from rectui.errors import (
     BadResponse,
     NotFound,
     PermissionDenied,
-    ProviderError,
     Unavailable,
 )
 from rectui.logs import redact, register_secret
 from rectui.mediafiles import cache_key, cache_path, sniff_file, temp_path
-from rectui.models import Capabilities, Cursor, ListQuery, Media, Page, Recording
+from rectui.models import Capabilities, Cursor, DeleteOutcome, ListQuery, Media, Page, Recording
 from rectui.providers.base import DEFAULT_MAX_MEDIA_BYTES, BaseProvider
 from rectui.providers.http import OriginBoundAuth, RetryPolicy, origin_of, parse_retry_after, safe_path
 from rectui.sanitize import one_line
@@ -86,7 +85,6 @@ POLL_DEADLINE = 60.0              # seconds of 202s before "still transcoding"
 GHOST_SECONDS = 300.0             # hide what we deleted from listings for this long (async delete)
 TOKEN_MARGIN = 300.0              # fetch a new client-credentials token this long before expiry
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-DeleteOutcome = Literal["deleted", "deleted-confirmed-by-404"]
 
 
 # -- wire models ----------------------------------------------------------------------------------
@@ -607,40 +605,31 @@ class GenesysProvider(BaseProvider):
                                    provider=self.id, title="Read-only")
 
     # -- delete ---------------------------------------------------------------------------------------------
-    async def delete_recording(self, recording_id: str) -> None:
+    async def delete_recording(self, recording_id: str) -> DeleteOutcome:
         """Permanent. A 404 on the first try raises `NotFound` ("already gone"); after an ambiguous
         failure the outcome is checked with a GET and the delete tried once more only if the
-        recording is still there. `delete_outcomes[id]` says how it ended."""
+        recording is still there (`BaseProvider.verified_write`). `delete_outcomes[id]` says how it
+        ended, as the return value does."""
         path = self._item(recording_id)
         self._writable("delete recordings")
 
         def ok(status: int) -> bool:
             return status in (200, 202, 204)
 
-        try:
+        async def send() -> None:
             await self._api("DELETE", path, ok=ok)
-            return self._deleted(recording_id, "deleted")
-        except NotFound as exc:
-            raise NotFound(f"{recording_id} was already gone: deleted elsewhere, or never there",
-                           provider=self.id, status=404, correlation_id=exc.correlation_id,
-                           title="Already deleted") from None
-        except Unavailable as first:
-            ambiguous = first
-        # The request may have been carried out: ask before trying again.
-        try:
+
+        async def still_there() -> bool:
             await self._api("GET", path)
-        except NotFound:
-            return self._deleted(recording_id, "deleted-confirmed-by-404")
-        except ProviderError as exc:
-            raise Unavailable(f"the delete of {recording_id} may or may not have happened "
-                              f"({ambiguous.message}); checking failed too ({exc.message}). Refresh to see.",
-                              provider=self.id, status=ambiguous.status,
-                              correlation_id=ambiguous.correlation_id, title="Delete outcome unknown") from None
-        try:
-            await self._api("DELETE", path, ok=ok)
-        except NotFound:
-            return self._deleted(recording_id, "deleted-confirmed-by-404")
-        return self._deleted(recording_id, "deleted")
+            return True
+
+        def gone(exc: NotFound) -> NotFound:
+            return NotFound(f"{recording_id} was already gone: deleted elsewhere, or never there", provider=self.id,
+                            status=404, correlation_id=exc.correlation_id, title="Already deleted")
+
+        outcome = await self.verified_write(send, still_there, already_gone=gone)
+        self._deleted(recording_id, outcome)
+        return outcome
 
     def _deleted(self, recording_id: str, outcome: DeleteOutcome) -> None:
         self.delete_outcomes[recording_id] = outcome

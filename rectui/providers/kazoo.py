@@ -52,7 +52,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from rectui.errors import AuthError, BadResponse, NotFound, ProviderError, Unavailable, Unsupported
 from rectui.logs import register_secret
 from rectui.mediafiles import cache_path, sniff_file, temp_path
-from rectui.models import TAG_LIMIT, Capabilities, Cursor, ListQuery, Media, Page, Recording
+from rectui.models import TAG_LIMIT, Capabilities, Cursor, DeleteOutcome, ListQuery, Media, Page, Recording
 from rectui.providers.base import DEFAULT_MAX_MEDIA_BYTES, BaseProvider
 from rectui.providers.http import HttpEvent, OriginBoundAuth, RetryPolicy, error_for_response, safe_path
 from rectui.sanitize import one_line
@@ -657,37 +657,31 @@ class KazooProvider(BaseProvider):
         self.http.emit(HttpEvent(self.id, "request", method, safe_path(self.http.url(path)), status=status,
                                   message=message))
 
-    async def delete_recording(self, recording_id: str) -> None:
+    async def delete_recording(self, recording_id: str) -> DeleteOutcome:
         """DELETE once (never with `should_soft_delete=false`). After an ambiguous failure (5xx,
         timeout, reset) the recording is looked up: gone means deleted (reported as confirmed),
-        still there means one more DELETE, whose 404 also counts as deleted. A 404 on the first
-        try raises `NotFound` ("already deleted")."""
+        still there means one more DELETE, whose 404 also counts as deleted
+        (`BaseProvider.verified_write`). A 404 on the first try raises `NotFound` ("already
+        deleted")."""
         path = self._rec_path(recording_id)
-        try:
+
+        async def send() -> None:
             await self._send("DELETE", path, headers=_JSON)
-            return
-        except NotFound:
-            raise NotFound(f"DELETE {safe_path(self.http.url(path))}: the recording was already deleted.",
-                           provider=self.id, status=404, title="Already deleted") from None
-        except Unavailable as exc:
-            if exc.title == "Offline":          # the connection never opened: certainly not sent
-                raise
-            ambiguous = exc
-        try:
+
+        async def still_there() -> bool:
             await self._send("GET", path, headers=_JSON)
-        except NotFound:
-            self._report("DELETE", path, 404, "deleted (confirmed: the recording is gone after an ambiguous failure)")
-            return
-        except AuthError:
-            raise
-        except ProviderError:
-            raise Unavailable(f"{ambiguous.message} Whether the recording was deleted is unknown: it could not be "
-                              "checked.", provider=self.id, status=ambiguous.status,
-                              correlation_id=ambiguous.correlation_id, title="Delete outcome unknown") from None
-        try:
-            await self._send("DELETE", path, headers=_JSON)
-        except NotFound:
-            self._report("DELETE", path, 404, "deleted (confirmed by a 404 on the retried delete)")
+            return True
+
+        def gone(exc: NotFound) -> NotFound:
+            return NotFound(f"DELETE {safe_path(self.http.url(path))}: the recording was already deleted.",
+                            provider=self.id, status=404, title="Already deleted")
+
+        def told(outcome: str) -> None:
+            if outcome == "confirmed-by-404":
+                self._report("DELETE", path, 404, "deleted (confirmed: the recording is gone after an ambiguous "
+                                                  "failure)")
+
+        return await self.verified_write(send, still_there, already_gone=gone, on_outcome=told)
 
     def _tags_unavailable(self) -> Unsupported:
         return self.unsupported("store tags on the server",

@@ -51,9 +51,9 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from rectui.errors import BadResponse, NotFound, PermissionDenied, ProviderError, Unavailable
+from rectui.errors import BadResponse, NotFound, PermissionDenied
 from rectui.mediafiles import cache_path, sniff_file, temp_path
-from rectui.models import Capabilities, Cursor, ListQuery, Media, Page, Recording
+from rectui.models import Capabilities, Cursor, DeleteOutcome, ListQuery, Media, Page, Recording
 from rectui.providers.base import DEFAULT_MAX_MEDIA_BYTES, BaseProvider
 from rectui.providers.http import HeaderAuth, HttpEvent, OriginBoundAuth, error_for_response, safe_path
 from rectui.sanitize import one_line
@@ -515,41 +515,30 @@ class RestcommProvider(BaseProvider):
         return Media(path=final, format=fmt, size=size, content_type=ctype)
 
     # -- delete ---------------------------------------------------------------------------------
-    async def delete_recording(self, recording_id: str) -> None:
+    async def delete_recording(self, recording_id: str) -> DeleteOutcome:
         """Hard delete (200, empty body). Sent once; after an ambiguous failure (5xx, timeout,
         reset) the recording is looked up: gone means deleted (reported as confirmed), still
-        there means one more DELETE. A 404 on the first try means it was already gone."""
+        there means one more DELETE (`BaseProvider.verified_write`). A 404 on the first try means
+        it was already gone."""
         seg = self.seg(recording_id)
         path = f"{self._recordings}/{seg}"
-        try:
-            await self._send("DELETE", path, idempotent=False)
-            return
-        except NotFound:
-            raise NotFound(f"DELETE {safe_path(self.http.url(path))}: the recording was already deleted.",
-                           provider=self.id, status=404, title="Already deleted") from None
-        except Unavailable as exc:
-            if exc.title == "Offline":   # a connection that never opened: certainly not sent
-                raise
-            first_error = exc
-        if await self._still_there(recording_id, first_error):
-            try:
-                await self._send("DELETE", path, idempotent=False)
-            except NotFound:
-                pass   # a 404 after a retried delete counts as deleted
-            else:
-                return
-        self._report(path, "deleted (confirmed: the recording is gone after an ambiguous failure)")
 
-    async def _still_there(self, recording_id: str, first_error: ProviderError) -> bool:
-        try:
+        async def send() -> None:
+            await self._send("DELETE", path, idempotent=False)
+
+        async def still_there() -> bool:
             await self.get_recording(recording_id)
-        except NotFound:
-            return False
-        except ProviderError:
-            raise Unavailable(f"{first_error.message} Whether the recording was deleted is unknown: it could not "
-                              "be checked.", provider=self.id, status=first_error.status,
-                              title="Delete outcome unknown") from None
-        return True
+            return True
+
+        def gone(exc: NotFound) -> NotFound:
+            return NotFound(f"DELETE {safe_path(self.http.url(path))}: the recording was already deleted.",
+                            provider=self.id, status=404, title="Already deleted")
+
+        def told(outcome: str) -> None:
+            if outcome.startswith("confirmed"):
+                self._report(path, "deleted (confirmed: the recording is gone after an ambiguous failure)")
+
+        return await self.verified_write(send, still_there, already_gone=gone, on_outcome=told)
 
     def _report(self, path: str, message: str) -> None:
         log.info("%s DELETE %s: %s", self.id, safe_path(self.http.url(path)), message)

@@ -55,10 +55,9 @@ from rectui.errors import (
     PermissionDenied,
     ProviderError,
     RateLimited,
-    Unavailable,
 )
 from rectui.mediafiles import cache_path, sniff_file
-from rectui.models import Capabilities, Cursor, ListQuery, Media, Page, Recording, RecordingStatus
+from rectui.models import Capabilities, Cursor, DeleteOutcome, ListQuery, Media, Page, Recording, RecordingStatus
 from rectui.providers.base import DEFAULT_MAX_MEDIA_BYTES, BaseProvider
 from rectui.providers.http import (
     HeaderAuth,
@@ -772,81 +771,63 @@ class WebexProvider(BaseProvider):
         return item.status or "unknown"
 
     async def _move(self, recording_id: str, action: str, flag: str, verb: str, *, done: tuple[str, ...],
-                    before: str, gone_is_done: bool) -> None:
+                    before: str, gone_is_done: bool) -> DeleteOutcome:
         """softDelete / restore / purge of one recording (RELIABILITY.md §1.3): sent once (the HTTP
         core retries only what certainly was not sent, and 429); an unknown outcome is checked
-        with a GET of the details and retried once only if it did not apply."""
+        with a GET of the details and retried once only if it did not apply
+        (`BaseProvider.verified_write`)."""
         seg = self.seg(recording_id)
         if self.read_only:
             raise PermissionDenied(f"{self.display_name} is read-only (read_only = true in the config).",
                                    provider=self.id, title="Read-only")
         path, body = f"{LIST}/{action}", {flag: False, "recordingIds": [recording_id]}
-        try:
-            await self._call("POST", path, json_body=body)
-        except NotFound as exc:
-            self._outcome(recording_id, "already-gone", path)
-            raise NotFound(f"The recording was already gone at Webex (purged or never there); nothing to {verb}.",
-                           provider=self.id, status=exc.status, title="Already gone",
-                           correlation_id=exc.correlation_id) from None
-        except BadResponse as exc:
-            if exc.status == 400 and action == "purge":
-                raise ProviderError("Only a recording in the recycle bin can be purged: delete it first.",
-                                    provider=self.id, status=400, title="Not in the recycle bin") from None
-            raise
-        except Unavailable as exc:
-            await self._verify(recording_id, seg, path, body, verb, exc, done=done, before=before,
-                               gone_is_done=gone_is_done)
-            return
-        self._outcome(recording_id, verb, path)
 
-    async def _verify(self, rid: str, seg: str, path: str, body: Any, verb: str, first: Unavailable, *,
-                      done: tuple[str, ...], before: str, gone_is_done: bool) -> None:
-        unknown = (f"{first.message} Whether it was {verb} is unknown; check the recycle bin "
-                   "(list with status deleted).")
-        try:
+        async def send() -> None:
+            try:
+                await self._call("POST", path, json_body=body)
+            except BadResponse as exc:
+                if exc.status == 400 and action == "purge":
+                    raise ProviderError("Only a recording in the recycle bin can be purged: delete it first.",
+                                        provider=self.id, status=400, title="Not in the recycle bin") from None
+                raise
+
+        async def still_to_do() -> bool:
             status = await self._status_of(seg)
-        except NotFound:
-            if gone_is_done:
-                self._outcome(rid, f"{verb}-confirmed-by-404", path)
-                return
-            raise
-        except (Unavailable, BadResponse, RateLimited):
-            self._outcome(rid, "unknown", path)
-            raise Unavailable(unknown, provider=self.id, status=first.status, title=first.title,
-                              correlation_id=first.correlation_id) from None
-        if status in done:
-            self._outcome(rid, f"{verb}-confirmed", path)
-            return
-        if status != before:
-            raise ProviderError(f"The recording is {status} at Webex; it was not {verb}.", provider=self.id,
-                                title="Unexpected state")
-        try:                                    # it did not apply: one more try
-            await self._call("POST", path, json_body=body)
-        except NotFound:
-            if gone_is_done:
-                self._outcome(rid, f"{verb}-confirmed-by-404", path)
-                return
-            raise
-        except Unavailable as exc:
-            self._outcome(rid, "unknown", path)
-            raise Unavailable(f"{exc.message} Whether it was {verb} is unknown; check the recycle bin.",
-                              provider=self.id, status=exc.status, title=exc.title,
-                              correlation_id=exc.correlation_id) from None
-        self._outcome(rid, verb, path)
+            if status in done:
+                return False
+            if status != before:
+                raise ProviderError(f"The recording is {status} at Webex; it was not {verb}.", provider=self.id,
+                                    title="Unexpected state")
+            return True
 
-    async def delete_recording(self, recording_id: str) -> None:
+        def gone(exc: NotFound) -> NotFound:
+            return NotFound(f"The recording was already gone at Webex (purged or never there); nothing to {verb}.",
+                            provider=self.id, status=exc.status, title="Already gone",
+                            correlation_id=exc.correlation_id)
+
+        def told(outcome: str) -> None:
+            names = {"done": verb, "confirmed": f"{verb}-confirmed", "confirmed-by-404": f"{verb}-confirmed-by-404"}
+            self._outcome(recording_id, names.get(outcome, outcome), path)
+
+        title = {"deleted": "Delete", "restored": "Restore", "purged": "Purge"}.get(verb, "Change")
+        return await self.verified_write(send, still_to_do, already_gone=gone, what=verb, gone_is_done=gone_is_done,
+                                         retry_failure_unknown=True, unknown_title=f"{title} outcome unknown",
+                                         on_outcome=told)
+
+    async def delete_recording(self, recording_id: str) -> DeleteOutcome:
         """Move to the recycle bin (`POST softDelete`); `restore_recording` brings it back."""
-        await self._move(recording_id, "softDelete", "trashAll", "deleted", done=("deleted", "purged"),
-                         before="available", gone_is_done=True)
+        return await self._move(recording_id, "softDelete", "trashAll", "deleted", done=("deleted", "purged"),
+                                before="available", gone_is_done=True)
 
-    async def restore_recording(self, recording_id: str) -> None:
-        await self._move(recording_id, "restore", "restoreAll", "restored", done=("available",),
-                         before="deleted", gone_is_done=False)
+    async def restore_recording(self, recording_id: str) -> DeleteOutcome:
+        """Out of the recycle bin; `deleted` in the answer reads "done" (restored)."""
+        return await self._move(recording_id, "restore", "restoreAll", "restored", done=("available",),
+                                before="deleted", gone_is_done=False)
 
-    async def purge_recording(self, recording_id: str) -> None:
+    async def purge_recording(self, recording_id: str) -> DeleteOutcome:
         """Permanently remove a recording that is in the recycle bin."""
-        await self._move(recording_id, "purge", "purgeAll", "purged", done=("purged",),
-                         before="deleted", gone_is_done=True)
+        return await self._move(recording_id, "purge", "purgeAll", "purged", done=("purged",),
+                                before="deleted", gone_is_done=True)
 
     async def rename(self, recording_id: str, fields: Mapping[str, str | None]) -> Recording:
         raise self.unsupported("rename recordings", "the converged-recordings API has no update call")
