@@ -29,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--read-only", action="store_true", help="disable delete, tag and rename everywhere")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    sub.add_parser("demo", help="run the app against the built-in emulator of all five providers")
+    demo = sub.add_parser("demo", help="run the app against the built-in emulator of all five providers")
+    demo.add_argument("--hostile", action="store_true",
+                      help="include a small share of hostile values (markup, escapes, odd ids) in the data")
 
     em = sub.add_parser("emulate", help="serve the built-in emulator of all five providers' APIs on loopback")
     em.add_argument("--host", default="127.0.0.1", help="address to bind (loopback unless --allow-remote)")
@@ -56,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="start, duration, title, owner, caller, call_id or size (server-side where possible)")
     ls.add_argument("--limit", type=int, default=50, metavar="N", help="at most N recordings (default 50)")
     ls.add_argument("--json", action="store_true", help="one JSON object per line, stable field names")
+
+    from rectui.headless import add_store_commands
+    add_store_commands(sub)
     return parser
 
 
@@ -65,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.config is not None:
         os.environ["RECTUI_CONFIG"] = str(args.config)
     try:
-        if args.command in ("demo", "emulate", "ls", None) or args.config_command == "check":
+        if args.command in ("demo", "emulate", "ls", "export", "journal", "tag", None) \
+                or getattr(args, "config_command", None) == "check":
             from rectui.logs import setup_logging
             setup_logging(args.log_level)
         if args.command == "config":
@@ -77,9 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "ls":
             from rectui.headless import cmd_ls
             return asyncio.run(cmd_ls(args))
-        print("rectui: the terminal app is not available yet. Today you can run `rectui emulate` "
-              "(the built-in emulator) and `rectui config check`.", file=sys.stderr)
-        return EXIT_USAGE
+        if args.command in ("export", "journal", "tag"):
+            from rectui.headless import run_store_command
+            return asyncio.run(run_store_command(args))
+        from rectui.app import app_from_config
+        app_from_config(read_only=args.read_only).run()
+        return EXIT_OK
     except ConfigError as exc:
         print(f"rectui: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
@@ -191,9 +200,25 @@ def emulator_config(emu: object) -> dict[str, object]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    print("rectui demo: the terminal app is not available yet. `rectui emulate` serves the emulator "
-          "that the demo will use.", file=sys.stderr)
-    return EXIT_USAGE
+    """The emulator of all five providers on loopback (in a background thread) and the app on it."""
+    from rectui.app import demo_providers, make_app
+    from rectui.emulator.app import Emulator, EmulatorConfig
+    from rectui.emulator.server import EmulatorServer
+    from rectui.messages import EventRelay
+
+    emu = Emulator(EmulatorConfig(hostile=args.hostile))
+    # uvicorn logs to stderr, where the app draws: a request the app cancels (a newer page
+    # superseding it) would print "Exception in ASGI application" over the screen.
+    server = EmulatorServer(emu, log_level="critical")
+    try:
+        server.start()
+        emu.warm_media()
+        relay = EventRelay()
+        providers, errors = demo_providers(emu, relay=relay)
+        make_app(providers, config_errors=errors, read_only=args.read_only, relay=relay).run()
+    finally:
+        server.stop()
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

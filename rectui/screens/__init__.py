@@ -1,0 +1,1 @@
+"""Screens: they own the workers and the view state."""

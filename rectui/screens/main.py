@@ -1,0 +1,797 @@
+"""The main screen: provider sidebar, one page of recordings, the detail pane, the status line.
+
+It owns every provider worker (named groups, `exit_on_error=False`): `load_page` ("page",
+exclusive: a newer request supersedes it), `prefetch_page` ("prefetch", exclusive), `load_detail`
+("detail", exclusive, after a short debounce). Results come back as messages from
+`rectui.messages`; each carries the request id it answers, and anything older than the request on
+screen is dropped, so a slow page never overwrites a newer one.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, tzinfo
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Input, Static
+from textual.worker import Worker, WorkerState
+
+from rectui.errors import ProviderError, RateLimited, RectuiError
+from rectui.logs import redact
+from rectui.messages import ApiEvent, EventRelay, PageLoaded, PagePrefetched, ProviderFailed, RecordingLoaded
+from rectui.models import Capabilities, Cursor, ListQuery, Page, Recording, SortSpec
+from rectui.providers.merged import MERGED_ID, MergedProvider
+from rectui.sanitize import one_line
+from rectui.screens.state import (
+    CAPABILITY_WORDS,
+    DETAIL_CACHE,
+    GATES,
+    PAGE_CACHE,
+    SERVER_KEYS,
+    Pending,
+    ViewState,
+    status_for,
+)
+from rectui.widgets import formatting as fmt
+from rectui.widgets.detail_pane import DetailPane
+from rectui.widgets.provider_sidebar import ProviderSidebar, ProviderState
+from rectui.widgets.recordings_table import COLUMNS, RecordingsTable, matches, sort_rows
+from rectui.widgets.status_bar import StatusBar
+
+
+class MainScreen(Screen[None]):
+    """Browse recordings: every action is a key away; `?` lists them."""
+
+    AUTO_FOCUS = "#recordings"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        # priority: the keys typed right after "/" must reach the filter box, not the table
+        Binding("slash", "filter", "Filter", id="screen-filter", priority=True,
+                tooltip="Filter the loaded rows as you type"),
+        Binding("right,n", "page(1)", "Next", id="page-next", tooltip="The next page of recordings"),
+        Binding("left,p", "page(-1)", "Prev", id="page-prev", tooltip="The previous page of recordings"),
+        Binding("r", "refresh", "Refresh", id="screen-refresh", tooltip="Load this page again from the provider"),
+        Binding("v", "toggle_raw", "Raw", show=False, id="detail-raw",
+                tooltip="Show the provider's raw document in the detail pane (again: the readable view)"),
+        Binding("o", "open_viewer", "Open viewer", id="detail-open-viewer",
+                tooltip="Open the recording's viewer page in a browser (Screendesk)"),
+        Binding("e", "api_log", "Errors/API", id="screen-api-log",
+                tooltip="Each provider's full error and the recent API calls"),
+        Binding("escape", "clear_filter", "Clear filter", id="screen-clear-filter",
+                tooltip="Clear the filter and go back to the table"),
+        *(Binding(str(n), f"provider({n})", f"Provider {n}", show=False, id=f"provider-{n}",
+                  tooltip="0: All providers; 1–9: the providers in sidebar order") for n in range(10)),
+    ]
+    HELP = "Browse recordings: the sidebar picks a provider, the table shows one page, the pane its details."
+
+    def __init__(self, *, providers: Sequence[Any], config_errors: Mapping[str, RectuiError] | None = None,
+                 clock: Callable[[], float], tz: tzinfo | None = None, read_only: bool = False,
+                 page_size: int = 50, detail_delay: float = 0.15, relay: EventRelay | None = None) -> None:
+        super().__init__()
+        self.providers: dict[str, Any] = {p.id: p for p in providers}
+        self.merged = MergedProvider(list(providers)) if providers else None
+        self.config_errors = dict(config_errors or {})
+        self.clock = clock
+        self.tz = tz
+        self.read_only = read_only
+        self.page_size = page_size
+        self.detail_delay = detail_delay
+        self.relay = relay
+        self.names: dict[str, str] = {MERGED_ID: "All providers"}
+        self.names |= {p.id: p.display_name for p in providers}
+        self.names |= {name: name for name in self.config_errors if name not in self.names}
+        self.states: dict[str, ProviderState] = {MERGED_ID: ProviderState(MERGED_ID, "All providers", "all")}
+        for p in providers:
+            self.states[p.id] = ProviderState(p.id, p.display_name, p.kind, read_only=self.is_read_only(p.id))
+        for name, err in self.config_errors.items():
+            if name not in self.states:
+                self.states[name] = ProviderState(name, name, "?", status="config", error=err)
+        self.views: dict[str, ViewState] = {}
+        self.view_id = ""
+        self.needle = ""
+        self.raw = False
+        self.api_log: deque[Any] = deque(maxlen=500)
+        """Recent `HttpEvent`s of every provider (method, path, status; never a query or secret)."""
+        self.errors: deque[tuple[float, str, str, RectuiError]] = deque(maxlen=50)
+        """Recent errors: (time, provider, operation, error)."""
+        self._request_id = 0
+        self._pending: Pending | None = None
+        self._cache: OrderedDict[tuple[str, str, str | None], Page] = OrderedDict()
+        self._details: OrderedDict[tuple[str, str], Recording] = OrderedDict()
+        self._detail_request = 0
+        self._detail_timer: Timer | None = None
+        self._binding_signature: tuple[object, ...] = ()
+
+    # -- composition -------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="body"):
+            yield ProviderSidebar(self.clock, id="sidebar")
+            with Vertical(id="main"):
+                yield Input(placeholder="filter the loaded rows…", id="filter")
+                yield RecordingsTable(tz=self.tz, names=self.names, id="recordings")
+                yield Static(id="table-message")
+                yield DetailPane(self.clock, tz=self.tz, id="detail")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    @property
+    def table(self) -> RecordingsTable:
+        return self.query_one(RecordingsTable)
+
+    @property
+    def sidebar(self) -> ProviderSidebar:
+        return self.query_one(ProviderSidebar)
+
+    @property
+    def detail(self) -> DetailPane:
+        return self.query_one(DetailPane)
+
+    @property
+    def status_bar(self) -> StatusBar:
+        return self.query_one(StatusBar)
+
+    def on_mount(self) -> None:
+        self.query_one("#filter").display = False
+        if self.relay is not None:
+            self.relay.attach(lambda event: self.post_message(ApiEvent(event)))
+        self.sidebar.set_states(self.states)
+        self.show_view(MERGED_ID)
+        self.set_interval(1.0, self._tick)
+
+    def _tick(self) -> None:
+        """Once a second while a provider waits: the countdown in the status line."""
+        if any(s.status in ("retrying", "rate_limited") for s in self.states.values()):
+            self._status()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < 110, "-narrow")
+        self.set_class(self.size.height < 32, "-short")
+
+    def on_unmount(self) -> None:
+        if self.relay is not None:
+            self.relay.detach()
+
+    # -- helpers -----------------------------------------------------------------------------
+    def is_read_only(self, provider_id: str) -> bool:
+        if self.read_only:
+            return True
+        if provider_id == MERGED_ID:
+            return all(self.is_read_only(p) for p in self.providers) if self.providers else True
+        return bool(getattr(self.providers.get(provider_id), "read_only", False))
+
+    def provider_for_view(self, view_id: str) -> Any:
+        return self.merged if view_id == MERGED_ID else self.providers.get(view_id)
+
+    def capabilities(self, view_id: str | None = None) -> Capabilities | None:
+        provider = self.provider_for_view(view_id or self.view_id)
+        return provider.capabilities if provider is not None else None
+
+    @property
+    def view(self) -> ViewState | None:
+        return self.views.get(self.view_id)
+
+    def query_for(self, view: ViewState) -> ListQuery:
+        provider = self.provider_for_view(view.id)
+        size = self.page_size
+        settings = getattr(provider, "settings", None)
+        if getattr(settings, "page_size", None):
+            size = settings.page_size
+        if provider is not None:
+            size = min(size, provider.capabilities.max_page_size)
+        return ListQuery(sort=view.server_sort, page_size=max(1, size))
+
+    def loaded_recordings(self) -> list[Recording]:
+        """The rows of the page on screen (unfiltered), for the palette's recording search."""
+        view = self.view
+        return list(view.page.items) if view is not None and view.page is not None else []
+
+    def gate_reason(self, action: str, recording: Recording | None = None) -> str | None:
+        """Why `action` (delete, restore, purge, rename, tag, play) is not possible here, or None."""
+        if action not in GATES:
+            return None
+        capability, destructive = GATES[action]
+        provider_id = recording.provider if recording is not None else self.view_id
+        if destructive and self.is_read_only(provider_id):
+            return f"{self.names.get(provider_id, provider_id)} is read-only"
+        provider = self.providers.get(provider_id) if recording is not None else self.provider_for_view(provider_id)
+        if provider is None:
+            return "no provider"
+        if capability is not None and not getattr(provider.capabilities, capability):
+            return f"{self.names.get(provider_id, provider_id)} cannot {CAPABILITY_WORDS[capability]}"
+        if recording is not None and not recording.id_valid:
+            return "this recording's id is unsafe: it is never acted on"
+        if action == "play" and recording is not None and not recording.has_media:
+            return recording.media_note or "this recording has no audio"
+        return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.is_mounted:
+            return True
+        if action in GATES:
+            return True if self.gate_reason(action, self.table.current()) is None else None
+        view = self.view
+        if action == "page":
+            if view is None or view.page is None:
+                return None
+            forward = bool(parameters) and int(parameters[0]) > 0  # type: ignore[call-overload]
+            return True if (view.page.next is not None if forward else bool(view.history)) else None
+        if action == "open_viewer":
+            rec = self.table.current()
+            return bool(rec is not None and rec.viewer_url)
+        if action == "filter":     # in the filter box, "/" is typed like any character
+            return self.focused is not self.query_one("#filter")
+        if action == "clear_filter":
+            return bool(self.needle or self.query_one("#filter").display)
+        return True
+
+    # -- views -------------------------------------------------------------------------------
+    def show_view(self, view_id: str) -> None:
+        """Show `view_id` ("all" or a provider): its last page at once, then a fresh one."""
+        if view_id == self.view_id:
+            return
+        if self.view is not None:
+            self.view.keep = self.table.current_key()
+        self.view_id = view_id
+        self.sidebar.highlight(view_id)
+        self.workers.cancel_group(self, "prefetch")
+        self._superseded()
+        view = self.views.setdefault(view_id, ViewState(view_id))
+        self.detail.show_message("")
+        if self.provider_for_view(view_id) is None:
+            self._pending = None
+            self.workers.cancel_group(self, "page")
+            self.table.show_rows([], show_provider=False, sort_column=view.sort_column,
+                                 descending=view.descending)
+            err = self.states[view_id].error if view_id in self.states else None
+            if err is not None:
+                self._message(f"{self.names.get(view_id, view_id)}: {redact(err.message)}")
+            else:
+                self._message("No provider could be started: select one in the sidebar to read why.")
+            self._status()
+            self.refresh_bindings()
+            return
+        if view.page is not None:
+            self._show_rows(keep=view.keep)
+            self._load(view, view.cursor, view.offset, list(view.history), keep=view.keep, use_cache=False)
+        else:
+            self.table.show_rows([], show_provider=view_id == MERGED_ID, sort_column=view.sort_column,
+                                 descending=view.descending)
+            self._load(view, None, 0, [], keep=None)
+
+    def _load(self, view: ViewState, cursor: Cursor | None, offset: int, history: list[tuple[Cursor | None, int]],
+              *, keep: str | None, use_cache: bool = True) -> None:
+        provider = self.provider_for_view(view.id)
+        if provider is None:
+            return
+        query = self.query_for(view)
+        self._request_id += 1
+        pending = Pending(self._request_id, view.id, query, cursor, offset, history, keep)
+        self._pending = pending
+        key = self._cache_key(view.id, query, cursor)
+        if use_cache and key in self._cache:
+            self._cache.move_to_end(key)
+            self._commit(pending, self._cache[key])
+            return
+        ids = [MERGED_ID, *self.providers] if view.id == MERGED_ID else [view.id]
+        self._superseded(keep=ids)
+        for pid, state in self.states.items():
+            if pid in ids and state.status in ("idle", "ok"):
+                state.status = "loading"
+                self.sidebar.update_state(state)
+        if view.page is None:
+            self._message("Loading…")
+        self._status()
+        self.load_page(provider, view.id, query, cursor, pending.request_id)
+
+    def _superseded(self, keep: Sequence[str] = ()) -> None:
+        """Providers (other than `keep`) shown as loading or waiting for a request that a newer
+        one cancelled go back to what was last known of them."""
+        for pid, state in self.states.items():
+            if pid in keep or state.status not in ("loading", "retrying", "rate_limited"):
+                continue
+            if state.status == "rate_limited" and isinstance(state.error, RateLimited):
+                continue                     # a real rate limit, with its own countdown
+            state.status = status_for(state.error) if state.error is not None else "idle"
+            state.until, state.note = None, ""
+            self.sidebar.update_state(state)
+
+    @staticmethod
+    def _cache_key(view_id: str, query: ListQuery, cursor: Cursor | None) -> tuple[str, str, str | None]:
+        return (view_id, query.model_dump_json(), cursor.token if cursor is not None else None)
+
+    @work(group="page", exclusive=True, exit_on_error=False, description="Loading recordings")
+    async def load_page(self, provider: Any, view_id: str, query: ListQuery, cursor: Cursor | None,
+                        request_id: int) -> None:
+        try:
+            page = await provider.list_recordings(query, cursor)
+        except ProviderError as exc:
+            self.post_message(ProviderFailed(view_id, "list", exc, request_id))
+        else:
+            self.post_message(PageLoaded(view_id, query, cursor, page, request_id))
+
+    @work(group="prefetch", exclusive=True, exit_on_error=False, description="Prefetching the next page")
+    async def prefetch_page(self, provider: Any, view_id: str, query: ListQuery, cursor: Cursor) -> None:
+        try:
+            page = await provider.list_recordings(query, cursor)
+        except ProviderError as exc:
+            self.post_message(ProviderFailed(view_id, "prefetch", exc, -1))
+        else:
+            self.post_message(PagePrefetched(view_id, query, cursor, page))
+
+    @work(group="detail", exclusive=True, exit_on_error=False, description="Loading details")
+    async def load_detail(self, provider: Any, recording: Recording, request_id: int) -> None:
+        try:
+            full = await provider.get_recording(recording.id)
+        except ProviderError as exc:
+            self.post_message(ProviderFailed(recording.provider, "detail", exc, request_id, key=recording.key))
+        else:
+            self.post_message(RecordingLoaded(full, request_id))
+
+    # -- results -----------------------------------------------------------------------------
+    def on_page_loaded(self, message: PageLoaded) -> None:
+        pending = self._pending
+        if pending is None or message.request_id != pending.request_id:
+            return   # outdated by a newer request
+        self._remember(self._cache_key(message.view, message.query, message.cursor), message.page)
+        self._commit(pending, message.page)
+
+    def on_page_prefetched(self, message: PagePrefetched) -> None:
+        self._remember(self._cache_key(message.view, message.query, message.cursor), message.page)
+        self._page_ok(message.view, message.page, notify=False)
+
+    def _remember(self, key: tuple[str, str, str | None], page: Page) -> None:
+        self._cache[key] = page
+        self._cache.move_to_end(key)
+        while len(self._cache) > PAGE_CACHE:
+            self._cache.popitem(last=False)
+
+    def _commit(self, pending: Pending, page: Page) -> None:
+        """Make a loaded page current in its view; show it if the view is on screen; prefetch."""
+        self._pending = None
+        view = self.views[pending.view]
+        view.cursor, view.offset, view.history, view.page = pending.cursor, pending.offset, pending.history, page
+        self._page_ok(pending.view, page, notify=True)
+        if pending.view == self.view_id:
+            self._show_rows(keep=pending.keep)
+        self._prefetch(view, pending.query)
+
+    def _prefetch(self, view: ViewState, query: ListQuery) -> None:
+        page = view.page
+        provider = self.provider_for_view(view.id)
+        if page is None or page.next is None or provider is None:
+            return
+        key = self._cache_key(view.id, query, page.next)
+        if key not in self._cache:
+            self.prefetch_page(provider, view.id, query, page.next)
+
+    def _page_ok(self, view_id: str, page: Page, *, notify: bool) -> None:
+        """Statuses after a page: ok for its provider(s), the failures of "All providers"."""
+        if view_id == MERGED_ID:
+            for pid in self.providers:
+                err = page.failures.get(pid)
+                if isinstance(err, RectuiError):
+                    self._fail(pid, "list", err, notify=notify)
+                else:
+                    self._ok(pid)
+            self._ok(MERGED_ID)
+        else:
+            self._ok(view_id)
+
+    def _ok(self, provider_id: str) -> None:
+        state = self.states[provider_id]
+        if state.status != "ok" or state.error is not None:
+            state.status, state.error, state.until, state.note = "ok", None, None, ""
+            self.sidebar.update_state(state)
+
+    def _fail(self, provider_id: str, operation: str, error: RectuiError, *, notify: bool = True) -> None:
+        self.errors.append((self.clock(), provider_id, operation, error))
+        state = self.states.get(provider_id)
+        if state is None:
+            return
+        status = status_for(error)
+        changed = state.status != status or type(state.error) is not type(error)
+        state.status, state.error, state.note = status, error, ""
+        retry_after = getattr(error, "retry_after", None)
+        state.until = self.clock() + retry_after if isinstance(retry_after, int | float) else None
+        self.sidebar.update_state(state)
+        if notify and changed:
+            text = redact(error.message)
+            if isinstance(error, RateLimited) and state.until is not None:
+                # in the app's own clock and zone (the error's text was written with the system's)
+                until = datetime.fromtimestamp(state.until, self.tz).strftime("%H:%M:%S")
+                text = f"Rate-limited: try again in {fmt.countdown(state.until - self.clock())}, at {until}."
+            self.notify(text + "\nPress e for the full error and the recent API calls.",
+                        title=f"{state.name} · {error.title}", markup=False,
+                        severity="warning" if status == "rate_limited" else "error", timeout=8)
+
+    def on_provider_failed(self, message: ProviderFailed) -> None:
+        if message.operation == "detail":
+            if message.request_id != self._detail_request:
+                return
+            err = message.error
+            self.errors.append((self.clock(), message.provider, "detail", err))
+            if status_for(err) in ("auth", "offline", "rate_limited"):
+                self._fail(message.provider, "detail", err)
+            rec = self.table.current()
+            if rec is not None and rec.key == message.key:
+                self.detail.show(rec, provider_name=self.names.get(rec.provider, rec.provider),
+                                 caps=self._caps_of(rec), full=False,
+                                 note=f"Details not loaded: {err.title}: {redact(err.message)}")
+            return
+        if message.operation == "prefetch":
+            self._fail(message.provider, "prefetch", message.error, notify=False)
+            return
+        pending = self._pending
+        if pending is None or message.request_id != pending.request_id:
+            return
+        self._pending = None
+        self._fail(message.provider, "list", message.error)
+        if message.provider == MERGED_ID:
+            for pid in self.providers:
+                if self.states[pid].status == "loading":
+                    self.states[pid].status = "idle"
+                    self.sidebar.update_state(self.states[pid])
+        view = self.views.get(message.provider)
+        if message.provider == self.view_id and (view is None or view.page is None):
+            self.table.show_rows([], show_provider=False, sort_column="date", descending=True)
+            self._message(f"{self.names.get(message.provider, message.provider)}: {message.error.title}. "
+                          f"{redact(message.error.message)}\nr: try again · e: the full error and recent API calls")
+        self._status()
+        self._sync_bindings()
+
+    def on_recording_loaded(self, message: RecordingLoaded) -> None:
+        rec = message.recording
+        self._details[rec.key] = rec
+        self._details.move_to_end(rec.key)
+        while len(self._details) > DETAIL_CACHE:
+            self._details.popitem(last=False)
+        if message.request_id != self._detail_request:
+            return
+        current = self.table.current()
+        if current is not None and current.key == rec.key:
+            self.detail.show(rec, provider_name=self.names.get(rec.provider, rec.provider), caps=self._caps_of(rec),
+                             full=True)
+
+    def on_api_event(self, message: ApiEvent) -> None:
+        event = message.event
+        self.api_log.append(event)
+        state = self.states.get(event.provider)
+        if state is None:
+            return
+        if event.kind in ("retry", "rate_limited") and event.wait is not None:
+            state.status = "rate_limited" if event.status == 429 else "retrying"
+            state.until = self.clock() + event.wait
+            what = str(event.status) if event.status else event.message
+            state.note = f"{event.method} {event.path} · {what} · attempt {event.attempt}"
+            self.sidebar.update_state(state)
+            self._status()
+        elif (event.kind == "request" and event.status is not None and 200 <= event.status < 400
+              and state.status in ("retrying", "rate_limited")):
+            state.status, state.until, state.note = "loading", None, ""
+            self.sidebar.update_state(state)
+            self._status()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The fallback for the unexpected: any worker that raised something other than a
+        `ProviderError` (those arrive as `ProviderFailed`)."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        text = one_line(redact(f"{type(error).__name__}: {error}"), limit=300)
+        self.notify(text, title=f"Unexpected error ({event.worker.group})", severity="error", markup=False)
+        if event.worker.group == "page":
+            self._pending = None
+            self._status()
+
+    # -- rendering ---------------------------------------------------------------------------
+    def _caps_of(self, rec: Recording) -> Capabilities | None:
+        provider = self.providers.get(rec.provider)
+        return provider.capabilities if provider is not None else None
+
+    def visible_rows(self) -> list[Recording]:
+        view = self.view
+        if view is None or view.page is None:
+            return []
+        rows = list(view.page.items)
+        if not view.natural and not view.sorted_on_server():
+            rows = sort_rows(rows, view.sort_column, view.descending)
+        if self.needle:
+            rows = [r for r in rows if matches(r, self.needle, self.names)]
+        return rows
+
+    def _show_rows(self, keep: str | None = None) -> None:
+        view = self.view
+        if view is None:
+            return
+        keep = keep or self.table.current_key()
+        rows = self.visible_rows()
+        self.table.show_rows(rows, show_provider=view.id == MERGED_ID, sort_column=view.sort_column,
+                             descending=view.descending, needle=self.needle, keep=keep)
+        if rows:
+            self._message("")
+        elif view.page is not None and view.page.items:
+            self._message(f"No loaded row matches “{self.needle}”. Esc clears the filter.")
+        elif view.page is not None:
+            self._message("No recordings here." if view.page_number == 1 else "No more recordings.")
+        self._highlight_changed()
+        self._status()
+
+    def _message(self, text: str) -> None:
+        """A message in place of the rows (loading, empty, an error); "" shows the rows."""
+        message = self.query_one("#table-message", Static)
+        message.update(Content(text))
+        message.display = bool(text)
+        self.set_class(bool(text), "-empty")
+
+    def sort_description(self, view: ViewState) -> str:
+        if view.page is None:
+            return ""
+        label = COLUMNS[view.sort_column].label if view.sort_column in COLUMNS else view.sort_column
+        arrow = "▼" if view.descending else "▲"
+        if view.natural:
+            text = "newest first"
+        elif view.sorted_on_server():
+            text = f"sorted by {label} {arrow} on the server"
+        else:
+            text = f"sorted by {label} {arrow} over the {fmt.count(len(view.page.items))} loaded rows"
+        if view.page.order_approximate:
+            text += " · order approximate"
+        return text
+
+    def _status(self) -> None:
+        view = self.view
+        if view is None:
+            return
+        name = self.names.get(view.id, view.id)
+        parts = [name]
+        if view.page is not None:
+            page = view.page
+            parts.append(fmt.page_range(view.offset, len(page.items), page.total))
+            if page.page_count:
+                parts.append(f"page {page.page_number or view.page_number}/{fmt.count(page.page_count)}")
+            else:
+                parts.append(f"page {view.page_number}")
+            parts.append(self.sort_description(view))
+            if page.warnings:
+                parts.append("; ".join(page.warnings))
+        if self.needle:
+            parts.append(f"filter “{self.needle}”: {len(self.table.rows_shown)} shown")
+        if self.is_read_only(view.id):
+            parts.append("read-only")
+        self.status_bar.set_left(*parts)
+        waits = [s for s in self.states.values() if s.status in ("retrying", "rate_limited")]
+        if waits:
+            s = waits[0]
+            left = self.clock()
+            wait = f" · retry in {fmt.countdown(s.until - left)}" if s.until and s.until > left else ""
+            what = "rate-limited" if s.status == "rate_limited" else "retrying"
+            self.status_bar.set_right(f"{s.name} · {what}{wait}", "$text-warning")
+        elif self._pending is not None:
+            self.status_bar.set_right("loading…", "$text-muted")
+        else:
+            self.status_bar.set_right("")
+
+    # -- the detail pane ---------------------------------------------------------------------
+    @on(DataTable.RowHighlighted, "#recordings")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._highlight_changed()
+
+    def _sync_bindings(self) -> None:
+        """Refresh the footer only when what the keys may do changed (next/previous page, the
+        filter, what the highlighted row allows): a refresh rebuilds the footer, too slow for
+        every cursor move or page."""
+        rec = self.table.current()
+        view = self.view
+        page = view.page if view is not None else None
+        signature = (self.view_id, page is not None and page.next is not None, bool(view and view.history),
+                     bool(self.needle), rec is not None and bool(rec.viewer_url),
+                     tuple(self.gate_reason(action, rec) is None for action in GATES) if rec is not None else ())
+        if signature != self._binding_signature:
+            self._binding_signature = signature
+            self.refresh_bindings()
+
+    def _highlight_changed(self) -> None:
+        self._sync_bindings()
+        rec = self.table.current()
+        if rec is None:
+            if self.detail.recording is not None or not self.table.row_count:
+                self.detail.show_message("")
+            return
+        if self.detail.recording is not None and self.detail.recording.key == rec.key and self.detail.full:
+            return
+        name = self.names.get(rec.provider, rec.provider)
+        full = self._details.get(rec.key)
+        if full is not None:
+            self.detail.show(full, provider_name=name, caps=self._caps_of(rec), full=True)
+            return
+        note = "" if rec.id_valid else "Details are not fetched for an unsafe id."
+        self.detail.show(rec, provider_name=name, caps=self._caps_of(rec), full=not rec.id_valid, note=note)
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+            self._detail_timer = None
+        if not rec.id_valid:
+            return
+        if self.detail_delay > 0:
+            self._detail_timer = self.set_timer(self.detail_delay, lambda: self._start_detail(rec.key))
+        else:
+            self._start_detail(rec.key)
+
+    def _start_detail(self, key: tuple[str, str]) -> None:
+        self._detail_timer = None
+        rec = self.table.current()
+        if rec is None or rec.key != key or key in self._details:
+            return
+        provider = self.providers.get(rec.provider)
+        if provider is None:
+            return
+        self._detail_request += 1
+        self.load_detail(provider, rec, self._detail_request)
+
+    # -- user requests -----------------------------------------------------------------------
+    @on(ProviderSidebar.Selected)
+    def _provider_selected(self, event: ProviderSidebar.Selected) -> None:
+        self.show_view(event.provider)
+
+    @on(ProviderSidebar.Opened)
+    def _provider_opened(self, event: ProviderSidebar.Opened) -> None:
+        self.show_view(event.provider)
+        self.set_focus(self.table)
+
+    @on(RecordingsTable.SortRequested)
+    def _sort_requested(self, event: RecordingsTable.SortRequested) -> None:
+        self.sort(event.column, event.descending)
+
+    def sort(self, column: str, descending: bool) -> None:
+        """Sort on the server where the provider can (from the first page), else the loaded rows."""
+        view = self.view
+        caps = self.capabilities()
+        if view is None or caps is None:
+            return
+        keep = self.table.current_key()
+        view.sort_column, view.descending = column, descending
+        server_key = SERVER_KEYS.get(column)
+        if view.natural:
+            wanted: SortSpec | None = None
+        elif server_key is not None and server_key in caps.server_sort:
+            wanted = SortSpec(key=server_key, descending=descending)  # type: ignore[arg-type]
+        else:
+            wanted = view.server_sort    # sort the loaded rows; the server's order stays as it is
+        if wanted != view.server_sort:
+            view.server_sort = wanted
+            self._load(view, None, 0, [], keep=keep)
+        self._show_rows(keep=keep)
+
+    def action_page(self, direction: int) -> None:
+        view = self.view
+        if view is None or view.page is None:
+            return
+        keep = None
+        if direction > 0:
+            if view.page.next is None:
+                self.notify("This is the last page.", timeout=2)
+                return
+            history = [*view.history, (view.cursor, view.offset)]
+            self._load(view, view.page.next, view.offset + len(view.page.items), history, keep=keep)
+        else:
+            if not view.history:
+                self.notify("This is the first page.", timeout=2)
+                return
+            cursor, offset = view.history[-1]
+            self._load(view, cursor, offset, view.history[:-1], keep=keep)
+
+    def action_first_page(self) -> None:
+        view = self.view
+        if view is not None and view.page is not None and view.history:
+            self._load(view, None, 0, [], keep=None)
+
+    def action_refresh(self) -> None:
+        view = self.view
+        if view is None:
+            return
+        if view.id == MERGED_ID and self.merged is not None:
+            # "All providers" keeps its providers' pages; a fresh one reads them again (its
+            # cursors are plain data, so the page on screen is the one asked for).
+            self.merged = MergedProvider(list(self.providers.values()))
+        for key in [k for k in self._cache if k[0] == view.id]:
+            del self._cache[key]
+        self._details.clear()
+        self._load(view, view.cursor, view.offset, list(view.history), keep=self.table.current_key(),
+                   use_cache=False)
+
+    def action_provider(self, index: int) -> None:
+        order = list(self.states)
+        if 0 <= index < len(order):
+            self.show_view(order[index])
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        self.set_focus(box)
+        self.refresh_bindings()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.value:
+            box.value = ""       # Input.Changed re-renders
+        box.display = False
+        self.set_focus(self.table)
+        self.refresh_bindings()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.needle = event.value.strip()
+        self._show_rows()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        if not event.value.strip():
+            self.query_one("#filter").display = False
+        self.set_focus(self.table)
+
+    def action_toggle_raw(self) -> None:
+        self.raw = not self.raw
+        self.detail.set_raw(self.raw)
+
+    def action_open_viewer(self) -> None:
+        rec = self.table.current()
+        if rec is not None and rec.viewer_url:
+            self.app.open_url(rec.viewer_url)
+            self.notify(rec.viewer_url, title="Opening the viewer", markup=False, timeout=4)
+
+    def action_api_log(self) -> None:
+        from rectui.screens.api_log import ApiLogScreen
+        self.app.push_screen(ApiLogScreen(self.states, list(self.errors), list(self.api_log), self.names))
+
+    def jump_to(self, key: tuple[str, str]) -> None:
+        """Put the cursor on a loaded recording (the palette's recording search)."""
+        rk = f"{key[0]}/{key[1]}"
+        if not self.table.move_to(rk) and self.needle:
+            self.action_clear_filter()
+            self.table.move_to(rk)
+        self.set_focus(self.table)
+
+    # -- the palette -------------------------------------------------------------------------
+    def system_commands(self) -> Iterable[tuple[str, str, Callable[[], object]]]:
+        """(title, help, callback) for the command palette; titles carry a category."""
+        for n, (pid, state) in enumerate(self.states.items()):
+            yield (f"provider: {state.name}", f"Show {state.name} (key {n})" if n < 10 else f"Show {state.name}",
+                   lambda pid=pid: self.show_view(pid))
+        yield ("page: next", "The next page of recordings", lambda: self.action_page(1))
+        yield ("page: previous", "The previous page of recordings", lambda: self.action_page(-1))
+        yield ("page: first", "Back to the first page", self.action_first_page)
+        view = self.view
+        for cid in self.table.visible_columns():
+            if cid == "provider":
+                continue
+            label = COLUMNS[cid].label
+            desc = cid in ("date", "duration")
+            if SERVER_KEYS.get(cid) in (self.capabilities() or _NO_CAPS).server_sort:
+                server = "on the server"
+            elif cid == "date":
+                server = "newest first, as the provider lists them"
+            else:
+                server = "over the loaded rows"
+            yield (f"sort: by {label}", f"Sort by {label} ({server})", lambda c=cid, d=desc: self.sort(c, d))
+        if view is not None:
+            yield ("sort: reverse", "Reverse the sort order", lambda: self.sort(view.sort_column, not view.descending))
+        yield ("filter: loaded rows", "Filter the loaded rows as you type", self.action_filter)
+        if self.needle:
+            yield ("filter: clear", "Show every loaded row", self.action_clear_filter)
+        yield ("refresh", "Load this page again", self.action_refresh)
+        yield ("view: raw details", "Toggle the provider's raw document in the detail pane", self.action_toggle_raw)
+        yield ("view: errors and API calls", "Each provider's full error and the recent API calls",
+               self.action_api_log)
+        rec = self.table.current()
+        if rec is not None and rec.viewer_url:
+            yield ("open: viewer page", "Open the highlighted recording's viewer page in a browser",
+                   self.action_open_viewer)
+
+
+_NO_CAPS = Capabilities(page_style="cursor", exact_total=False)

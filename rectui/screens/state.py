@@ -1,0 +1,88 @@
+"""The main screen's view state as plain data: where the user is in each listing, which page
+request counts, which status an error means, and which recording actions a provider allows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rectui.errors import AuthError, ConfigError, RateLimited, RectuiError, Unavailable
+from rectui.models import Cursor, ListQuery, Page, SortSpec
+from rectui.widgets.provider_sidebar import Status
+
+SERVER_KEYS: dict[str, str] = {"date": "start", "duration": "duration", "title": "title", "who": "owner"}
+"""Table column → the provider's server-side sort key."""
+
+GATES: dict[str, tuple[str | None, bool]] = {
+    # action: (capability that allows it, destructive: read-only removes it)
+    "delete": ("can_delete", True),
+    "restore": ("can_restore", True),
+    "purge": ("can_purge", True),
+    "rename": ("can_rename", True),
+    "tag": (None, True),
+    "play": ("media", False),
+}
+"""Capability gating of recording actions (the actions themselves arrive with the operations
+queue and the audio player; `check_action` and `gate_reason` already answer for them)."""
+
+CAPABILITY_WORDS = {"can_delete": "delete recordings", "can_restore": "restore recordings",
+                    "can_purge": "purge recordings", "can_rename": "rename recordings", "media": "play audio"}
+PAGE_CACHE = 32
+DETAIL_CACHE = 256
+
+
+def status_for(error: RectuiError) -> Status:
+    """The sidebar status an error puts its provider in."""
+    if isinstance(error, AuthError):
+        return "auth"
+    if isinstance(error, RateLimited):
+        return "rate_limited"
+    if isinstance(error, ConfigError):
+        return "config"
+    if isinstance(error, Unavailable) and error.status is None:
+        return "offline"
+    return "error"
+
+
+@dataclass
+class ViewState:
+    """Where the user is in one provider's listing (or "All providers")."""
+
+    id: str
+    sort_column: str = "date"
+    descending: bool = True
+    server_sort: SortSpec | None = None
+    """The sort asked of the server (None: the provider's own order, newest first)."""
+    cursor: Cursor | None = None
+    offset: int = 0
+    """Rows before this page."""
+    history: list[tuple[Cursor | None, int]] = field(default_factory=list)
+    """(cursor, offset) of the pages before this one, for "previous page"."""
+    page: Page | None = None
+    keep: str | None = None
+    """The row key the cursor goes back to when this view is shown again."""
+
+    @property
+    def natural(self) -> bool:
+        return self.sort_column == "date" and self.descending
+
+    def sorted_on_server(self) -> bool:
+        spec = self.server_sort
+        return (spec is not None and self.page is not None and self.page.sorted_on_server
+                and SERVER_KEYS.get(self.sort_column) == spec.key and spec.descending == self.descending)
+
+    @property
+    def page_number(self) -> int:
+        return len(self.history) + 1
+
+
+@dataclass
+class Pending:
+    """The page request the screen is waiting for (only the latest one counts)."""
+
+    request_id: int
+    view: str
+    query: ListQuery
+    cursor: Cursor | None
+    offset: int
+    history: list[tuple[Cursor | None, int]]
+    keep: str | None

@@ -1,0 +1,99 @@
+"""Snapshots of the main states at 80×24 and 160×50: a fixed emulator (seed, anchor, counts), a
+frozen clock, dates in UTC, no cursor blink. Review the report before `--snapshot-update`."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from ui.harness import build, no_blink, settle
+
+from rectui.app import make_app
+from rectui.widgets.provider_sidebar import ProviderList
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 50), id="160x50")]
+ERROR_FAULTS = "kazoo.*:status=401;webex.list:status=503;screendesk.list:retry_after=3600"
+Steps = Callable[[Pilot[Any]], Awaitable[None]]
+
+
+@pytest.fixture(autouse=True)
+def utc() -> Iterator[None]:
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if old is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+
+
+def steps(*keys: str, then: Callable[[Pilot[Any]], Awaitable[None] | None] | None = None) -> Steps:
+    """Settle, press `keys` (settling after each), run `then`, settle, stop the cursor blinking."""
+    async def run(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot)
+        if then is not None:
+            result = then(pilot)
+            if result is not None:
+                await result
+            await settle(pilot)
+        no_blink(pilot.app)   # type: ignore[arg-type]
+        await pilot.pause()
+    return run
+
+
+async def focus_sidebar(pilot: Pilot[Any]) -> None:
+    pilot.app.screen.query_one(ProviderList).focus()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_start(snap_compare: Any, media_cache: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(build(media_cache).app, terminal_size=size, run_before=steps())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_provider(snap_compare: Any, media_cache: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(build(media_cache).app, terminal_size=size, run_before=steps("3", "s"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_detail(snap_compare: Any, media_cache: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(build(media_cache).app, terminal_size=size, run_before=steps("2", "down", "tab"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_filter(snap_compare: Any, media_cache: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(build(media_cache).app, terminal_size=size,
+                        run_before=steps("slash", "s", "u", "p", "p"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_help(snap_compare: Any, media_cache: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(build(media_cache).app, terminal_size=size, run_before=steps("question_mark"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_palette(snap_compare: Any, media_cache: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(build(media_cache).app, terminal_size=size,
+                        run_before=steps("ctrl+p", "r", "o", "a", "d", "m", "a", "p"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_error_sidebar(snap_compare: Any, media_cache: Path, size: tuple[int, int]) -> None:
+    app = build(media_cache, faults=ERROR_FAULTS).app
+    assert snap_compare(app, terminal_size=size, run_before=steps("2", then=focus_sidebar))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_no_config(snap_compare: Any, size: tuple[int, int]) -> None:
+    app = make_app(config_path=Path("~/.config/rectui/config.toml"), cursor_blink=False)
+    assert snap_compare(app, terminal_size=size)

@@ -1,0 +1,120 @@
+"""Builds the app the way `rectui demo` does, but against the emulator in-process (one httpx
+transport, no sockets), with a frozen wall clock, fake sleeps, a fixed anchor and UTC dates.
+Shared by the Pilot tests, the snapshot tests and the screenshots (`from ui.harness import …`)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+from support import ANCHOR, FakeClock
+from textual.pilot import Pilot
+from textual.widgets import Input
+from textual.worker import WorkerState
+
+from rectui.app import RectuiApp, demo_providers, make_app
+from rectui.emulator.app import Emulator, EmulatorConfig
+from rectui.messages import EventRelay
+
+KINDS = ("genesys", "kazoo", "restcomm", "webex", "screendesk")
+
+
+class Monotonic:
+    """The adapters' monotonic clock, advanced only by their own (fake) sleeps: retries and
+    Retry-After waits cost no real time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+async def _no_sleep(_seconds: float) -> None:
+    return None
+
+
+@dataclass
+class Harness:
+    app: RectuiApp
+    emu: Emulator
+    clock: FakeClock
+    mono: Monotonic
+    providers: list[Any]
+    messages: list[Any] = field(default_factory=list)
+
+    def list_requests(self, kind: str) -> int:
+        return len([r for r in self.emu.log.for_route(kind) if r.route == "list"])
+
+
+def build(media_cache: Path, *, count: int = 600, hostile: bool = False, faults: str = "",
+          kinds: Iterable[str] = KINDS, extra: dict[str, dict[str, Any]] | None = None,
+          wrap: Callable[[Any], Any] | None = None, **app_kwargs: Any) -> Harness:
+    """The app over an in-process emulator of `kinds` (600 recordings each by default: Kazoo's and
+    Webex's month windows then hold enough rows that a page takes a request or two). `extra` adds
+    raw config entries (e.g. a broken one); `wrap` may replace each adapter (a slow or failing
+    stand-in)."""
+    clock = FakeClock(ANCHOR.timestamp() + 3600)
+    mono = Monotonic()
+    emu = Emulator(EmulatorConfig(providers=tuple(kinds), count=count, hostile=hostile, faults=faults,
+                                  anchor=ANCHOR, media_cache_dir=media_cache), clock=clock, sleep=_no_sleep)
+    relay = EventRelay()
+    adapter_kw = {"transport": emu.transport(), "wall": clock, "clock": mono, "sleep": mono.sleep,
+                  "rng": random.Random(0)}
+    providers, errors = demo_providers(emu, relay=relay, **adapter_kw)
+    if extra:
+        from rectui.app import build_providers
+        more, more_errors = build_providers(extra, relay=relay, **adapter_kw)
+        providers += more
+        errors |= more_errors
+    if wrap is not None:
+        providers = [wrap(p) for p in providers]
+    app_kwargs.setdefault("detail_delay", 0.0)
+    app_kwargs.setdefault("cursor_blink", False)
+    app = make_app(providers, config_errors=errors, relay=relay, clock=clock, tz=UTC, **app_kwargs)
+    return Harness(app, emu, clock, mono, providers)
+
+
+async def settle(pilot: Pilot[Any], rounds: int = 8) -> None:
+    """Let every worker finish and every resulting message be handled (a handled result may start
+    another worker: a page starts its prefetch)."""
+    app = pilot.app
+    for _ in range(rounds):
+        await pilot.pause()
+        if not any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers):
+            return
+        await app.workers.wait_for_complete()
+
+
+def no_blink(app: RectuiApp) -> None:
+    for box in app.screen.query(Input):
+        box.cursor_blink = False
+
+
+def screen_text(app: RectuiApp) -> str:
+    """What the terminal shows, as plain text (every layer: toasts and dialogs included)."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def static_text(widget: Any, width: int = 120) -> str:
+    """A Static's content as plain text (all of it, scrolled out of view or not)."""
+    import io
+
+    from rich.console import Console
+    from textual.content import Content
+
+    content = widget.content
+    if isinstance(content, Content):
+        return content.plain
+    console = Console(width=width, file=io.StringIO(), record=True, color_system=None)
+    console.print(content)
+    return console.export_text()
