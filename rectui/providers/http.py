@@ -251,7 +251,7 @@ def _server_message(response: httpx.Response) -> tuple[str, str | None]:
 
 
 def error_for_response(provider: str, method: str, response: httpx.Response,
-                       retry_after: float | None = None) -> ProviderError:
+                       retry_after: float | None = None, now: float | None = None) -> ProviderError:
     """The single mapping from an HTTP failure status to a `rectui.errors` type."""
     status = response.status_code
     server_msg, corr = _server_message(response)
@@ -268,7 +268,7 @@ def error_for_response(provider: str, method: str, response: httpx.Response,
     if status == 429:
         when = ""
         if retry_after is not None:
-            until = datetime.fromtimestamp(time.time() + retry_after).strftime("%H:%M:%S")
+            until = datetime.fromtimestamp((time.time() if now is None else now) + retry_after).strftime("%H:%M:%S")
             when = f" until {until}"
         return RateLimited(f"{where}: rate-limited{when}{detail}; try again later.", retry_after=retry_after,
                            **kw)
@@ -431,8 +431,8 @@ class HttpCore:
                                         f"status {status}"):
                         continue
                     if status == 429:
-                        raise error_for_response(self.provider, method, response, retry_after=wait)
-                raise error_for_response(self.provider, method, response, retry_after=retry_after)
+                        raise error_for_response(self.provider, method, response, retry_after=wait, now=self.wall())
+                raise error_for_response(self.provider, method, response, retry_after=retry_after, now=self.wall())
             raise error_for_response(self.provider, method, response)
 
     async def _wait(self, method: str, path: str, attempt: int, wait: float, status: int | None,
