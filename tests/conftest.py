@@ -76,6 +76,21 @@ class LoopbackServer:
 
 
 @pytest.fixture
+def utc() -> Iterator[None]:
+    """TZ=UTC for the test (dates on screen and in snapshots do not depend on the machine)."""
+    import time
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if old is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+
+
+@pytest.fixture
 def serve_app() -> Iterator[Callable[[object], LoopbackServer]]:
     """`serve_app(asgi_app)` → a started LoopbackServer with `.url`; stopped after the test."""
     servers: list[LoopbackServer] = []

@@ -7,8 +7,7 @@ Regenerate: `RECTUI_WRITE_SCREENSHOTS=1 .venv/bin/python -m pytest tests/test_sc
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,17 +39,6 @@ SHOTS: dict[str, tuple[dict[str, Any], tuple[str, ...], Callable[[Pilot[Any]], A
 }
 
 
-@pytest.fixture
-def utc() -> Iterator[None]:
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if old is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
 
 
 @pytest.mark.skipif(not WRITE, reason="set RECTUI_WRITE_SCREENSHOTS=1 to regenerate screenshots/")

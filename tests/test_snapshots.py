@@ -3,9 +3,7 @@ frozen clock, dates in UTC, no cursor blink. Review the report before `--snapsho
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +20,8 @@ Steps = Callable[[Pilot[Any]], Awaitable[None]]
 
 
 @pytest.fixture(autouse=True)
-def utc() -> Iterator[None]:
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if old is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
+def _always_utc(utc: None) -> None:
+    """Dates on screen in UTC, whatever the machine's zone."""
 
 
 def steps(*keys: str, then: Callable[[Pilot[Any]], Awaitable[None] | None] | None = None) -> Steps:
