@@ -25,8 +25,10 @@ RECTUI = [sys.executable, "-m", "rectui"]
 @pytest.fixture
 def emulate(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], list[str], Path]]:
     config = tmp_path / "emu.toml"
+    errfile = (tmp_path / "emulate.stderr").open("w")    # a file, not a pipe: an unread pipe can fill
     proc = subprocess.Popen([*RECTUI, "emulate", "--port", "0", "--count", "40", "--seed", "3",
-                             "--write-config", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             "--write-config", str(config)], stdout=subprocess.PIPE,
+                            stderr=errfile,
                             text=True)
     lines: list[str] = []
     deadline = time.monotonic() + 60
@@ -51,9 +53,9 @@ def emulate(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], list[str], 
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream:
-                stream.close()
+        if proc.stdout:
+            proc.stdout.close()
+        errfile.close()
 
 
 def test_emulate_prints_origins_credentials_and_writes_a_private_config(emulate) -> None:
@@ -75,7 +77,7 @@ def test_emulate_prints_origins_credentials_and_writes_a_private_config(emulate)
     r = httpx.get(f"{sd.base_url}/recordings", headers={"Authorization": f"Bearer {sd.api_token.get_secret_value()}"})
     assert r.status_code == 503
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=10) == 0
+    assert proc.wait(timeout=30) == 0, (config.parent / "emulate.stderr").read_text()[-2000:]
 
 
 def test_ls_all_json_lists_every_provider(emulate) -> None:
