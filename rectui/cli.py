@@ -183,9 +183,15 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         write_config(args.write_config, emulator_config(emu))
         print(f"  wrote {args.write_config} (mode 600); use: rectui --config {args.write_config}")
     print("Press Ctrl+C to stop.", flush=True)
+    import signal
+    import threading
+    stop = threading.Event()
+    # SIGTERM stops it too: a shell starts background jobs with SIGINT ignored, and supervisors
+    # (and the tests) stop programs with SIGTERM.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        import threading
-        threading.Event().wait()
+        while not stop.wait(0.5):
+            pass
     except KeyboardInterrupt:
         pass
     finally:

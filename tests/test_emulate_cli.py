@@ -47,7 +47,7 @@ def emulate(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], list[str], 
         yield proc, lines, config
     finally:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -76,7 +76,7 @@ def test_emulate_prints_origins_credentials_and_writes_a_private_config(emulate)
     assert r.status_code == 200
     r = httpx.get(f"{sd.base_url}/recordings", headers={"Authorization": f"Bearer {sd.api_token.get_secret_value()}"})
     assert r.status_code == 503
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0, (config.parent / "emulate.stderr").read_text()[-2000:]
 
 

@@ -72,7 +72,7 @@ def emulate_process(count: int, seed: int = 1) -> Iterator[tuple[dict[str, Any],
         try:
             yield load_config(config, use_keyring=False).providers, ready
         finally:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=10)
             proc.stdout.close()
 
