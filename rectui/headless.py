@@ -81,18 +81,9 @@ def print_table(rows: list[Recording], out: TextIO) -> None:
 
 async def cmd_ls(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    loaded = load_config()
-    for secret in loaded.secret_values():
-        register_secret(secret)
     if args.limit < 1:
         raise ConfigError("--limit must be at least 1")
-    names = list(loaded.providers) if args.provider == "all" else [args.provider]
-    for name in names:
-        if name in loaded.errors:
-            raise ConfigError(loaded.errors[name].message)
-        if name not in loaded.providers:
-            known = ", ".join(loaded.providers) or "none configured"
-            raise ConfigError(f"no provider named {name!r} (configured: {known})")
+    loaded, names = _configured(args.provider)
     if not names:
         raise ConfigError(f"{loaded.path}: no providers configured; try `rectui emulate --write-config FILE`")
     sort = parse_sort(args.sort)

@@ -177,25 +177,19 @@ class Dataset:
             hostile_id=hostile_id,
         )
 
+    def _first_before(self, when: datetime, lo: int = 0) -> int:
+        """The first index >= lo whose start time is before `when` (start times fall with the index)."""
+        a, b = lo, self.count
+        while a < b:
+            m = (a + b) // 2
+            if self.start_of(m) < when:
+                b = m
+            else:
+                a = m + 1
+        return a
+
     def index_range(self, start: datetime | None, end: datetime | None) -> range:
         """Indices whose start time t satisfies start <= t < end (either bound optional)."""
-        lo, hi = 0, self.count
-        if end is not None:      # first index with start_of(i) < end
-            a, b = 0, self.count
-            while a < b:
-                m = (a + b) // 2
-                if self.start_of(m) < end:
-                    b = m
-                else:
-                    a = m + 1
-            lo = a
-        if start is not None:    # first index with start_of(i) < start
-            a, b = lo, self.count
-            while a < b:
-                m = (a + b) // 2
-                if self.start_of(m) < start:
-                    b = m
-                else:
-                    a = m + 1
-            hi = a
+        lo = self._first_before(end) if end is not None else 0
+        hi = self._first_before(start, lo) if start is not None else self.count
         return range(lo, max(lo, hi))

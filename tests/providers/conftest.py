@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from pydantic import TypeAdapter
-from support import ANCHOR, FakeClock
+from support import ANCHOR, FakeClock, Monotonic
 
 from rectui.config import ProviderSettings
 from rectui.emulator.app import Emulator, EmulatorConfig
@@ -23,20 +23,6 @@ SECRET_FIELD = {"genesys": "client_secret", "kazoo": "api_key", "restcomm": "aut
                 "webex": "access_token", "screendesk": "api_token"}
 _SETTINGS = TypeAdapter(ProviderSettings)
 
-
-class Monotonic:
-    """The adapter's monotonic clock: advanced by its own (fake) sleeps only."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 @dataclass

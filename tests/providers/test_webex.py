@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 from pydantic import TypeAdapter
-from support import ANCHOR, FakeClock
+from support import ANCHOR, FakeClock, Monotonic
 
 from rectui.config import ProviderSettings
 from rectui.emulator.app import Emulator, EmulatorConfig, RequestRecord
@@ -37,7 +37,7 @@ from rectui.models import ListQuery, Recording
 from rectui.providers.http import RetryPolicy
 from rectui.providers.webex import WebexProvider
 
-from .conftest import Monotonic, Setup
+from .conftest import Setup
 
 _SETTINGS = TypeAdapter(ProviderSettings)
 NOW = ANCHOR + timedelta(hours=1)            # make_setup's wall clock

@@ -11,7 +11,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from support import ANCHOR, FakeClock
+from support import ANCHOR, FakeClock, Monotonic
 from textual.pilot import Pilot
 from textual.widgets import Input
 from textual.worker import WorkerState
@@ -22,21 +22,6 @@ from rectui.messages import EventRelay
 
 KINDS = ("genesys", "kazoo", "restcomm", "webex", "screendesk")
 
-
-class Monotonic:
-    """The adapters' monotonic clock, advanced only by their own (fake) sleeps: retries and
-    Retry-After waits cost no real time."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 async def _no_sleep(_seconds: float) -> None:
