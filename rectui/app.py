@@ -60,7 +60,8 @@ class RectuiApp(App[None]):
 
     TITLE = "rectui"
     CSS_PATH: ClassVar[list[str | Path]] = [STYLES_DIR / "rectui.tcss", STYLES_DIR / "widgets.tcss",
-                                            STYLES_DIR / "dialogs.tcss", STYLES_DIR / "forms.tcss"]
+                                            STYLES_DIR / "dialogs.tcss", STYLES_DIR / "forms.tcss",
+                                            STYLES_DIR / "player.tcss"]
     COMMANDS = App.COMMANDS | {RecordingSearch}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app-quit", tooltip="Leave rectui"),
