@@ -159,6 +159,10 @@ class UiSettings(BaseModel):
     """Disable every destructive action for all providers."""
     keyring: bool = True
     """Look secrets up in the system keyring (after the environment, before the file)."""
+    audio_cache_mb: int = Field(default=2048, ge=16)
+    """Size cap of the audio cache (downloaded media and decoded PCM); least recently used goes first."""
+    media_max_mb: int = Field(default=200, ge=1)
+    """Largest media file downloaded for playback (counts body bytes)."""
 
 
 class Settings(BaseSettings):
