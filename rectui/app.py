@@ -50,6 +50,13 @@ class AppConfig:
     config_path: Path | None = None
     config_problem: RectuiError | None = None
     """A config file that cannot be used at all: the no-config screen explains it."""
+    store: Any | None = None
+    """The local store (`rectui.store.Store`): the journal of deletes, local tags. None: no journal."""
+    store_problem: str | None = None
+    """Why the store could not be opened: destructive actions are refused with this reason."""
+    operations: Any | None = None
+    """The operations queue (`rectui.operations.Operations`); built over `providers` and `store`
+    when None."""
     detail_delay: float = 0.15
     """Debounce before a highlighted row's details are fetched (0: at once, for tests)."""
     cursor_blink: bool = True
@@ -78,7 +85,8 @@ class RectuiApp(App[None]):
             return NoConfigScreen(cfg.config_path, cfg.config_problem)
         return MainScreen(providers=cfg.providers, config_errors=cfg.config_errors, clock=cfg.clock, tz=cfg.tz,
                           read_only=cfg.read_only or cfg.ui.read_only, page_size=cfg.ui.page_size,
-                          detail_delay=cfg.detail_delay, relay=cfg.relay)
+                          detail_delay=cfg.detail_delay, relay=cfg.relay, operations=cfg.operations,
+                          store=cfg.store, store_problem=cfg.store_problem)
 
     def on_mount(self) -> None:
         theme = self.config.ui.theme
@@ -94,6 +102,9 @@ class RectuiApp(App[None]):
         for provider in self.config.providers:
             with contextlib.suppress(Exception):
                 await provider.aclose()
+        if self.config.store is not None:
+            with contextlib.suppress(Exception):
+                self.config.store.close()
 
     def on_descendant_focus(self, event: Any) -> None:
         if not self.config.cursor_blink and isinstance(event.widget, Input):
@@ -151,6 +162,9 @@ def build_providers(entries: Mapping[str, Any], *, relay: EventRelay | None = No
     return providers, errors
 
 
+DEMO_STORE = "demo.db"
+"""The demo's own store file, beside the user's `rectui.db`."""
+
 DEMO_NAMES = {"genesys": "Genesys Cloud", "kazoo": "Kazoo", "restcomm": "Restcomm", "webex": "Webex",
               "screendesk": "Screendesk"}
 
@@ -162,6 +176,18 @@ def demo_providers(emulator: Any, *, relay: EventRelay | None = None,
     entries = {kind: {**prov.config_entry(), "display_name": DEMO_NAMES.get(kind, kind)}
                for kind, prov in emulator.providers.items()}
     return build_providers(entries, relay=relay, **adapter_kwargs)
+
+
+def open_store(name: str | None = None) -> tuple[Any | None, str | None]:
+    """The local store (the user's `rectui.db`, or `name` beside it: the demo keeps its own),
+    or None and why it cannot be used (then destructive actions are refused, never unjournaled)."""
+    from rectui.paths import data_dir
+    from rectui.store import Store, StoreError
+
+    try:
+        return Store(data_dir() / name if name else None), None
+    except StoreError as exc:
+        return None, exc.message
 
 
 def app_from_config(path: Path | None = None, *, read_only: bool = False) -> RectuiApp:
@@ -188,5 +214,6 @@ def app_from_config(path: Path | None = None, *, read_only: bool = False) -> Rec
             tz = ZoneInfo(ui.time_zone)
         except (ZoneInfoNotFoundError, ValueError):
             tz = None
+    store, problem = open_store()
     return make_app(providers, config_errors=errors, ui=ui, keymap=loaded.settings.keymap, tz=tz,
-                    read_only=read_only, relay=relay, config_path=path)
+                    read_only=read_only, relay=relay, config_path=path, store=store, store_problem=problem)

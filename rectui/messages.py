@@ -18,6 +18,7 @@ from rectui.errors import RectuiError
 from rectui.models import Cursor, ListQuery, Page, Recording
 
 if TYPE_CHECKING:
+    from rectui.operations import BatchResult, QueueEvent
     from rectui.providers.http import HttpEvent
 
 
@@ -70,6 +71,27 @@ class ApiEvent(Message):
 
     def can_replace(self, message: Message) -> bool:
         return False
+
+
+@dataclass
+class QueueProgress(Message):
+    """The operations queue reported something: an item started or ended, a pause, a slow-down."""
+
+    event: QueueEvent
+
+    def can_replace(self, message: Message) -> bool:
+        return False
+
+
+@dataclass
+class BatchFinished(Message):
+    """A batch of `op` (delete, restore, purge, tag, rename) ended: one result per locked target,
+    or `error` when it was refused before anything was sent (read-only, journal unwritable)."""
+
+    batch_id: int
+    op: str
+    result: BatchResult | None
+    error: RectuiError | None = None
 
 
 class EventRelay:

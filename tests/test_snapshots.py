@@ -83,6 +83,47 @@ def test_error_sidebar(snap_compare: Any, media_cache: Path, size: tuple[int, in
     assert snap_compare(app, terminal_size=size, run_before=steps("2", then=focus_sidebar))
 
 
+async def mark_three(pilot: Pilot[Any]) -> None:
+    await pilot.press("space", "space", "space")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_delete_dialog_single(snap_compare: Any, media_cache: Path, size: tuple[int, int]) -> None:
+    """One Kazoo recording: permanent, confirmed with y, focus on Cancel."""
+    app = build(media_cache, kinds=("kazoo", "webex", "screendesk")).app
+    assert snap_compare(app, terminal_size=size, run_before=steps("1", "d"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_delete_dialog_typed_count(snap_compare: Any, media_cache: Path, size: tuple[int, int]) -> None:
+    """Three marked Webex recordings: to the recycle bin, the count typed (a wrong one so far)."""
+    app = build(media_cache, kinds=("kazoo", "webex", "screendesk")).app
+    assert snap_compare(app, terminal_size=size, run_before=steps("2", "space", "space", "space", "d", "2"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_bulk_results(snap_compare: Any, media_cache: Path, size: tuple[int, int]) -> None:
+    """Four Kazoo deletes, one denied: the summary in the status line, then each item (R)."""
+    app = build(media_cache, kinds=("kazoo", "webex", "screendesk"), faults="kazoo.delete:forbid,after=1,count=1").app
+    assert snap_compare(app, terminal_size=size,
+                        run_before=steps("1", "space", "space", "space", "space", "d", "4", "enter", "enter", "R"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_bulk_done_status(snap_compare: Any, media_cache: Path, size: tuple[int, int]) -> None:
+    """After the bulk delete: the failed row stays, the others are gone, the summary toast."""
+    app = build(media_cache, kinds=("kazoo", "webex", "screendesk"), faults="kazoo.delete:forbid,after=1,count=1").app
+    assert snap_compare(app, terminal_size=size,
+                        run_before=steps("1", "space", "space", "space", "space", "d", "4", "enter", "enter"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_recycle_bin(snap_compare: Any, media_cache: Path, size: tuple[int, int]) -> None:
+    """Webex's recycle bin after a delete, one row marked."""
+    app = build(media_cache, kinds=("kazoo", "webex", "screendesk")).app
+    assert snap_compare(app, terminal_size=size, run_before=steps("2", "d", "y", "b", "space"))
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_no_config(snap_compare: Any, size: tuple[int, int]) -> None:
     app = make_app(config_path=Path("~/.config/rectui/config.toml"), cursor_blink=False)

@@ -2,9 +2,14 @@
 
 It owns every provider worker (named groups, `exit_on_error=False`): `load_page` ("page",
 exclusive: a newer request supersedes it), `prefetch_page` ("prefetch", exclusive), `load_detail`
-("detail", exclusive, after a short debounce). Results come back as messages from
-`rectui.messages`; each carries the request id it answers, and anything older than the request on
-screen is dropped, so a slow page never overwrites a newer one.
+("detail", exclusive, after a short debounce), and `run_ops` ("ops", never exclusive: a write is
+never cancelled halfway). Results come back as messages from `rectui.messages`; each carries the
+request id it answers, and anything older than the request on screen is dropped, so a slow page
+never overwrites a newer one.
+
+Destructive actions (delete, restore, purge) lock their targets when the confirmation opens
+(`selected_targets`), run through the operations queue (journaled, rate-aware) and report each
+item as it ends; `run_batch` is the one entry point, which tag editing and rename reuse.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.events import Key
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
@@ -26,16 +32,31 @@ from textual.worker import Worker, WorkerState
 
 from rectui.errors import ProviderError, RateLimited, RectuiError
 from rectui.logs import redact
-from rectui.messages import ApiEvent, EventRelay, PageLoaded, PagePrefetched, ProviderFailed, RecordingLoaded
+from rectui.messages import (
+    ApiEvent,
+    BatchFinished,
+    EventRelay,
+    PageLoaded,
+    PagePrefetched,
+    ProviderFailed,
+    QueueProgress,
+    RecordingLoaded,
+)
 from rectui.models import Capabilities, Cursor, ListQuery, Page, Recording, SortSpec
+from rectui.operations import ItemResult, Operations, QueueEvent, Target
 from rectui.providers.merged import MERGED_ID, MergedProvider
 from rectui.sanitize import one_line
+from rectui.screens.confirm import ActionPlan, ConfirmDialog
 from rectui.screens.state import (
+    BIN_ACTIONS,
     CAPABILITY_WORDS,
     DETAIL_CACHE,
     GATES,
     PAGE_CACHE,
     SERVER_KEYS,
+    UNSETTLED,
+    VERBS,
+    Batch,
     Pending,
     ViewState,
     status_for,
@@ -55,6 +76,14 @@ class MainScreen(Screen[None]):
         # priority: the keys typed right after "/" must reach the filter box, not the table
         Binding("slash", "filter", "Filter", id="screen-filter", priority=True,
                 tooltip="Filter the loaded rows as you type"),
+        Binding("d", "delete", "Delete", id="action-delete",
+                tooltip="Delete the marked recordings (else the highlighted one), after a confirmation"),
+        Binding("u", "restore", "Restore", id="action-restore",
+                tooltip="Recycle bin: restore the marked recordings (else the highlighted one)"),
+        Binding("D", "purge", "Purge", id="action-purge",
+                tooltip="Recycle bin: delete the marked recordings for good (type the count)"),
+        Binding("b", "recycle_bin", "Recycle bin", id="view-recycle-bin",
+                tooltip="The provider's recycle bin (Webex), and back"),
         Binding("right,n", "page(1)", "Next", id="page-next", tooltip="The next page of recordings"),
         Binding("left,p", "page(-1)", "Prev", id="page-prev", tooltip="The previous page of recordings"),
         Binding("r", "refresh", "Refresh", id="screen-refresh", tooltip="Load this page again from the provider"),
@@ -64,8 +93,10 @@ class MainScreen(Screen[None]):
                 tooltip="Open the recording's viewer page in a browser (Screendesk)"),
         Binding("e", "api_log", "Errors/API", id="screen-api-log",
                 tooltip="Each provider's full error and the recent API calls"),
-        Binding("escape", "clear_filter", "Clear filter", id="screen-clear-filter",
-                tooltip="Clear the filter and go back to the table"),
+        Binding("escape", "clear_filter", "Clear", id="screen-clear-filter",
+                tooltip="Clear the filter and go back to the table; with no filter, clear the marks"),
+        Binding("R", "results", "Results", id="action-results",
+                tooltip="Each recording of the last delete, restore or purge, and what happened to it"),
         *(Binding(str(n), f"provider({n})", f"Provider {n}", show=False, id=f"provider-{n}",
                   tooltip="0: All providers; 1–9: the providers in sidebar order") for n in range(10)),
     ]
@@ -73,7 +104,9 @@ class MainScreen(Screen[None]):
 
     def __init__(self, *, providers: Sequence[Any], config_errors: Mapping[str, RectuiError] | None = None,
                  clock: Callable[[], float], tz: tzinfo | None = None, read_only: bool = False,
-                 page_size: int = 50, detail_delay: float = 0.15, relay: EventRelay | None = None) -> None:
+                 page_size: int = 50, detail_delay: float = 0.15, relay: EventRelay | None = None,
+                 operations: Operations | None = None, store: Any | None = None,
+                 store_problem: str | None = None) -> None:
         super().__init__()
         self.providers: dict[str, Any] = {p.id: p for p in providers}
         self.merged = MergedProvider(list(providers)) if providers else None
@@ -108,6 +141,22 @@ class MainScreen(Screen[None]):
         self._detail_request = 0
         self._detail_timer: Timer | None = None
         self._binding_signature: tuple[object, ...] = ()
+        self.store = store
+        self.store_problem = store_problem
+        """Why the local journal cannot be used (then nothing destructive starts)."""
+        self.ops = operations if operations is not None else Operations(
+            self.providers, store, read_only=read_only)
+        self.batches: list[Batch] = []
+        """Recent batches, newest last (the running ones and the last few finished)."""
+        self._batch_id = 0
+        self.gone: set[tuple[str, str]] = set()
+        """Recordings deleted here: hidden from listings (the server may list them a while longer:
+        Genesys deletes asynchronously)."""
+        self.gone_bin: set[tuple[str, str]] = set()
+        """Recordings restored or purged here: hidden from recycle-bin listings."""
+        self._other_views: dict[str, ViewState] = {}
+        """Per provider, the view not on screen: its listing while its recycle bin shows, or back."""
+        self._ops_note = ""
 
     # -- composition -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -141,6 +190,9 @@ class MainScreen(Screen[None]):
         self.query_one("#filter").display = False
         if self.relay is not None:
             self.relay.attach(lambda event: self.post_message(ApiEvent(event)))
+        self.ops.on_event = self._queue_event
+        for queue in self.ops.queues.values():
+            queue.on_event = self._queue_event
         self.sidebar.set_states(self.states)
         self.show_view(MERGED_ID)
         self.set_interval(1.0, self._tick)
@@ -185,7 +237,7 @@ class MainScreen(Screen[None]):
             size = settings.page_size
         if provider is not None:
             size = min(size, provider.capabilities.max_page_size)
-        return ListQuery(sort=view.server_sort, page_size=max(1, size))
+        return ListQuery(sort=view.server_sort, page_size=max(1, size), status="deleted" if view.bin else None)
 
     def loaded_recordings(self) -> list[Recording]:
         """The rows of the page on screen (unfiltered), for the palette's recording search."""
@@ -215,8 +267,14 @@ class MainScreen(Screen[None]):
         if not self.is_mounted:
             return True
         if action in GATES:
-            return True if self.gate_reason(action, self.table.current()) is None else None
+            return self._gate_state(action)
         view = self.view
+        if action == "recycle_bin":
+            caps = self.capabilities()
+            return bool(view is not None and (view.bin or (view.id != MERGED_ID and caps is not None
+                                                           and caps.can_restore)))
+        if action == "results":
+            return bool(self.batches)
         if action == "page":
             if view is None or view.page is None:
                 return None
@@ -228,8 +286,25 @@ class MainScreen(Screen[None]):
         if action == "filter":     # in the filter box, "/" is typed like any character
             return self.focused is not self.query_one("#filter")
         if action == "clear_filter":
-            return bool(self.needle or self.query_one("#filter").display)
+            return bool(self.needle or self.query_one("#filter").display or self.table.marks)
         return True
+
+    def _gate_state(self, action: str) -> bool | None:
+        """Footer and palette state of a recording action: hidden where it can never apply here
+        (the wrong view), greyed out where the rows it would act on refuse it or the view is
+        read-only (the palette leaves read-only actions out)."""
+        view = self.view
+        if GATES[action][1] and self.is_read_only(view.id if view is not None else self.view_id):
+            return None                  # greyed out everywhere; the key says "read-only"
+        in_bin = bool(view is not None and view.bin)
+        if action in BIN_ACTIONS and not in_bin:
+            return False
+        if action == "delete" and in_bin:
+            return False
+        rows = self.action_rows()
+        if not rows:
+            return None
+        return True if all(self.gate_reason(action, r) is None for r in rows) else None
 
     # -- views -------------------------------------------------------------------------------
     def show_view(self, view_id: str) -> None:
@@ -242,7 +317,12 @@ class MainScreen(Screen[None]):
         self.sidebar.highlight(view_id)
         self.workers.cancel_group(self, "prefetch")
         self._superseded()
-        view = self.views.setdefault(view_id, ViewState(view_id))
+        self.table.clear_marks()
+        self._display(self.views.setdefault(view_id, ViewState(view_id)))
+
+    def _display(self, view: ViewState) -> None:
+        """Show `view` (the one of `self.view_id`): its last page at once, then a fresh one."""
+        view_id = view.id
         self.detail.show_message("")
         if self.provider_for_view(view_id) is None:
             self._pending = None
@@ -356,6 +436,10 @@ class MainScreen(Screen[None]):
         """Make a loaded page current in its view; show it if the view is on screen; prefetch."""
         self._pending = None
         view = self.views[pending.view]
+        if pending.view == self.view_id:
+            same_page = view.page is not None and view.cursor == pending.cursor and view.offset == pending.offset
+            # marks survive a refresh of the page for the rows still listed, never a move elsewhere
+            self.table.clear_marks(keep={r.key for r in page.items} if same_page else None)
         view.cursor, view.offset, view.history, view.page = pending.cursor, pending.offset, pending.history, page
         self._page_ok(pending.view, page, notify=True)
         if pending.view == self.view_id:
@@ -499,7 +583,8 @@ class MainScreen(Screen[None]):
         view = self.view
         if view is None or view.page is None:
             return []
-        rows = list(view.page.items)
+        gone = self.gone_bin if view.bin else self.gone
+        rows = [r for r in view.page.items if r.key not in gone] if gone else list(view.page.items)
         if not view.natural and not view.sorted_on_server():
             rows = sort_rows(rows, view.sort_column, view.descending)
         if self.needle:
@@ -518,6 +603,9 @@ class MainScreen(Screen[None]):
             self._message("")
         elif view.page is not None and view.page.items:
             self._message(f"No loaded row matches “{self.needle}”. Esc clears the filter.")
+        elif view.page is not None and view.bin:
+            self._message("The recycle bin is empty. b: back to the recordings." if view.page_number == 1
+                          else "No more recordings in the recycle bin.")
         elif view.page is not None:
             self._message("No recordings here." if view.page_number == 1 else "No more recordings.")
         self._highlight_changed()
@@ -550,7 +638,7 @@ class MainScreen(Screen[None]):
         if view is None:
             return
         name = self.names.get(view.id, view.id)
-        parts = [name]
+        parts = [f"{name} · recycle bin" if view.bin else name]
         if view.page is not None:
             page = view.page
             parts.append(fmt.page_range(view.offset, len(page.items), page.total))
@@ -563,6 +651,8 @@ class MainScreen(Screen[None]):
                 parts.append("; ".join(page.warnings))
         if self.needle:
             parts.append(f"filter “{self.needle}”: {len(self.table.rows_shown)} shown")
+        if self.table.marks:
+            parts.append(f"{fmt.count(len(self.table.marks))} marked")
         if self.is_read_only(view.id):
             parts.append("read-only")
         self.status_bar.set_left(*parts)
@@ -591,8 +681,9 @@ class MainScreen(Screen[None]):
         view = self.view
         page = view.page if view is not None else None
         signature = (self.view_id, page is not None and page.next is not None, bool(view and view.history),
-                     bool(self.needle), rec is not None and bool(rec.viewer_url),
-                     tuple(self.gate_reason(action, rec) is None for action in GATES) if rec is not None else ())
+                     bool(self.needle), rec is not None and bool(rec.viewer_url), bool(view and view.bin),
+                     bool(self.batches), len(self.table.marks),
+                     tuple(self._gate_state(action) for action in GATES))
         if signature != self._binding_signature:
             self._binding_signature = signature
             self.refresh_bindings()
@@ -718,6 +809,9 @@ class MainScreen(Screen[None]):
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)
+        if not box.value and not box.display and not self.needle:
+            self.table.clear_marks()
+            return
         if box.value:
             box.value = ""       # Input.Changed re-renders
         box.display = False
@@ -757,6 +851,282 @@ class MainScreen(Screen[None]):
             self.table.move_to(rk)
         self.set_focus(self.table)
 
+    # -- actions: marks, delete, restore, purge, the recycle bin -------------------------------
+    @on(RecordingsTable.MarksChanged)
+    def _marks_changed(self, event: RecordingsTable.MarksChanged) -> None:
+        self._status()
+        self._sync_bindings()
+
+    def action_rows(self) -> list[Recording]:
+        """The rows an action applies to: the marked ones, else the highlighted one."""
+        marked = self.table.marked()
+        if marked:
+            return marked
+        rec = self.table.current()
+        return [rec] if rec is not None else []
+
+    def selected_targets(self) -> tuple[Target, ...]:
+        """The targets of an action, locked now (provider, id, title, the recording): what a
+        confirmation shows and what is acted on afterwards, whatever the cursor does."""
+        return tuple(Target.of(r) for r in self.action_rows())
+
+    def refusal(self, op: str, rows: Sequence[Recording], *, starting: bool = True) -> str | None:
+        """Why `op` cannot run on `rows` now, or None. `starting`: also refuse while a listing of
+        their provider is in flight (what is on screen may be about to change)."""
+        if not rows:
+            return "No recording is highlighted."
+        view = self.view
+        in_bin = bool(view is not None and view.bin)
+        if op in BIN_ACTIONS and not in_bin:
+            return f"{VERBS[op][0]} works in the recycle bin: press b to open it."
+        if op == "delete" and in_bin:
+            return "These are in the recycle bin already: u restores them, D deletes them for good."
+        if op in GATES and GATES[op][1] and self.store_problem:
+            return f"The local journal is not available, so nothing is deleted or changed: {self.store_problem}"
+        for rec in rows:
+            reason = self.gate_reason(op, rec)
+            if reason is not None:
+                return reason if len(rows) == 1 else f"{reason} (a marked recording: {rec.title or rec.id})"
+        providers = list(dict.fromkeys(r.provider for r in rows))
+        for pid in providers:
+            state = self.states.get(pid)
+            if state is not None and state.status in UNSETTLED:
+                what = {"auth": "failing authentication", "offline": "offline"}.get(state.status, "misconfigured")
+                return f"{state.name} is {what}: nothing is sent until it answers again (e: the full error)."
+        pending = self._pending
+        if starting and pending is not None and (pending.view == MERGED_ID or pending.view in providers):
+            return f"{self.names.get(pending.view, pending.view)} is loading: try again when the page is shown."
+        busy = {key for b in self.batches if not b.finished for key in b.keys}
+        if any(r.key in busy for r in rows):
+            return "An operation on these recordings is still running (R: its progress)."
+        return None
+
+    def _refuse(self, op: str, reason: str) -> None:
+        self.notify(reason, title=f"{VERBS.get(op, (op.capitalize(),))[0]}: not possible", severity="warning",
+                    markup=False, timeout=6)
+
+    def on_key(self, event: Key) -> None:
+        """A key whose action is greyed out here says why (the footer can only grey it)."""
+        for binding in self._bindings.key_to_bindings.get(event.key, ()):
+            action = binding.action
+            if action in GATES and self.is_mounted and not self.check_action(action, ()):
+                reason = self.refusal(action, self.action_rows())
+                if reason is not None:
+                    self._refuse(action, reason)
+                return
+
+    def plan(self, op: str, rows: Sequence[Recording]) -> ActionPlan:
+        restorable = frozenset(pid for pid, p in self.providers.items() if p.capabilities.can_restore)
+        return ActionPlan(op, tuple(Target.of(r) for r in rows), dict(self.names),
+                          from_all=self.view_id == MERGED_ID, restorable=restorable)
+
+    def confirm(self, op: str) -> None:
+        """Lock the targets, ask, then run: the dialog's answer acts on the locked plan only."""
+        rows = self.action_rows()
+        reason = self.refusal(op, rows)
+        if reason is not None:
+            self._refuse(op, reason)
+            return
+        plan = self.plan(op, rows)
+        self.app.push_screen(ConfirmDialog(plan), lambda ok: self._confirmed(plan, ok))
+
+    def _confirmed(self, plan: ActionPlan, ok: bool | None) -> None:
+        if not ok:
+            return
+        recs = [t.recording for t in plan.targets if t.recording is not None]
+        reason = self.refusal(plan.op, recs, starting=False) if len(recs) == plan.count else None
+        if reason is not None:
+            self._refuse(plan.op, reason)
+            return
+        self.run_batch(plan.op, plan.targets)
+
+    def action_delete(self) -> None:
+        self.confirm("delete")
+
+    def action_restore(self) -> None:
+        self.confirm("restore")
+
+    def action_purge(self) -> None:
+        self.confirm("purge")
+
+    def run_batch(self, op: str, targets: Sequence[Target], **params: Any) -> Batch:
+        """Run `op` over confirmed `targets` through the operations queue, in an "ops" worker:
+        progress in the status line, a summary when it ends, `R` for each item. Tag editing
+        (`op="tag"`, `add=`, `remove=`) and rename (`op="rename"`, `fields=`) reuse it."""
+        self._batch_id += 1
+        batch = Batch(self._batch_id, op, tuple(targets), view_bin=bool(self.view and self.view.bin))
+        self.batches.append(batch)
+        finished = [b for b in self.batches if b.finished]
+        for old in finished[:-5]:
+            self.batches.remove(old)
+        self.table.clear_marks()
+        self._ops_status()
+        self._sync_bindings()
+        self.run_ops(batch, params)
+        return batch
+
+    @work(group="ops", exit_on_error=False, description="Running an operation")
+    async def run_ops(self, batch: Batch, params: dict[str, Any]) -> None:
+        try:
+            if batch.op == "rename":
+                result = await self.ops.rename(batch.targets[0], params["fields"])
+            elif batch.op == "tag":
+                result = await self.ops.tag(batch.targets, add=params.get("add", ()), remove=params.get("remove", ()))
+            else:
+                result = await getattr(self.ops, batch.op)(batch.targets)
+        except RectuiError as exc:
+            self.post_message(BatchFinished(batch.id, batch.op, None, exc))
+        else:
+            self.post_message(BatchFinished(batch.id, batch.op, result))
+
+    def _queue_event(self, event: QueueEvent) -> None:
+        """The operations queue's callback (called in the "ops" worker): a message to handle."""
+        self.post_message(QueueProgress(event))
+
+    def _batch_of(self, key: tuple[str, str]) -> Batch | None:
+        return next((b for b in reversed(self.batches) if not b.finished and key in b.keys), None)
+
+    def on_queue_progress(self, message: QueueProgress) -> None:
+        event = message.event
+        if event.kind in ("started", "item") and event.target is not None:
+            key = (event.target.provider, event.target.id)
+            batch = self._batch_of(key)
+            if batch is not None:
+                if event.kind == "started":
+                    batch.started.add(key)
+                elif event.result is not None:
+                    batch.results[key] = event.result
+                    if self._apply(batch.op, event.result):
+                        self._show_rows()
+            self._ops_status()
+        elif event.kind == "throttled":
+            self._ops_note = event.message
+            self._ops_status()
+        elif event.kind in ("paused", "stopped"):
+            self._ops_note = event.message
+            self._ops_status()
+            extra = "\nctrl+p then “operations: resume” or “operations: cancel”." if event.kind == "paused" else ""
+            self.notify(event.message + extra, title="Operations paused" if event.kind == "paused" else
+                        "Operations stopped", severity="error", markup=False, timeout=12)
+        elif event.kind == "resumed":
+            self._ops_note = ""
+            self._ops_status()
+
+    def _apply(self, op: str, result: ItemResult) -> bool:
+        """Hide a row the operation took away (deleted from the listing; restored or purged from
+        the recycle bin); True when something changed on screen."""
+        if not result.ok:
+            return False
+        key = (result.target.provider, result.target.id)
+        if op == "delete":
+            self.gone.add(key)
+            self.gone_bin.discard(key)
+        elif op == "purge":
+            self.gone_bin.add(key)
+        elif op == "restore":
+            self.gone_bin.add(key)
+            self.gone.discard(key)
+        else:
+            return False
+        self._details.pop(key, None)
+        return True
+
+    def on_batch_finished(self, message: BatchFinished) -> None:
+        batch = next((b for b in self.batches if b.id == message.batch_id), None)
+        if batch is None:
+            return
+        batch.finished, batch.error = True, message.error
+        self._ops_note = ""
+        verb = VERBS.get(batch.op, (batch.op.capitalize(), "", ""))[0]
+        if message.result is not None:
+            for result in message.result.results:
+                batch.results[(result.target.provider, result.target.id)] = result
+                self._apply(batch.op, result)
+        touched = {t.provider for t in batch.targets}
+        for key in [k for k in self._cache if k[0] in touched or k[0] == MERGED_ID]:
+            del self._cache[key]
+        if message.error is not None:
+            self.notify(f"Nothing was sent. {redact(message.error.message)}", title=f"{verb}: refused",
+                        severity="error", markup=False, timeout=10)
+        else:
+            self._notify_summary(batch)
+        self._show_rows()
+        self._ops_status()
+        self._sync_bindings()
+
+    def _notify_summary(self, batch: Batch) -> None:
+        ok = [r for r in batch.results.values() if r.ok]
+        lines = [batch.summary()]
+        if batch.op == "delete" and ok:
+            binned = {r.target.provider for r in ok if self._restorable(r.target.provider)}
+            if binned:
+                lines.append("Restore with u in the recycle bin (b).")
+            if len(binned) < len({r.target.provider for r in ok}):
+                lines.append("Deletes outside a recycle bin cannot be undone." if binned else "Cannot be undone.")
+        elif batch.op == "purge" and ok:
+            lines.append("Cannot be undone.")
+        lines.append("R: the result of each recording.")
+        severity = "information" if len(ok) == batch.total else ("warning" if ok else "error")
+        verb = VERBS.get(batch.op, (batch.op.capitalize(), "", ""))[0]
+        noun = "1 recording" if batch.total == 1 else f"{fmt.count(batch.total)} recordings"
+        self.notify("\n".join(lines), title=f"{verb} · {noun}", severity=severity, markup=False, timeout=10)
+
+    def _restorable(self, provider_id: str) -> bool:
+        provider = self.providers.get(provider_id)
+        return bool(provider is not None and provider.capabilities.can_restore)
+
+    def _ops_status(self) -> None:
+        """The operations part of the status line: the running batch's progress, else the last
+        batch's summary (R shows each item)."""
+        running = [b for b in self.batches if not b.finished]
+        if running:
+            text = " · ".join(b.progress() for b in running)
+            if self._ops_note:
+                text += f" · {self._ops_note}"
+            self.status_bar.set_ops(text, "$text-warning")
+        elif self.batches:
+            last = self.batches[-1]
+            verb = VERBS.get(last.op, (last.op.capitalize(), "", ""))[0]
+            what = "refused" if last.error is not None else last.summary()
+            self.status_bar.set_ops(f"{verb}: {what} (R)", "$text-muted")
+        else:
+            self.status_bar.set_ops("")
+
+    def action_results(self) -> None:
+        if not self.batches:
+            return
+        from rectui.screens.results import ResultsScreen
+        self.app.push_screen(ResultsScreen(self.batches[-1], dict(self.names)))
+
+    def action_recycle_bin(self) -> None:
+        """Swap the provider's listing for its recycle bin (`status="deleted"`), or back."""
+        view = self.view
+        caps = self.capabilities()
+        if view is None or view.id == MERGED_ID or caps is None or not (caps.can_restore or view.bin):
+            name = self.names.get(self.view_id, self.view_id)
+            self._refuse("recycle bin", "“All providers” has no recycle bin: select Webex first." if
+                         self.view_id == MERGED_ID else f"{name} keeps no recycle bin: its deletes are permanent.")
+            return
+        self.workers.cancel_group(self, "page")
+        self.workers.cancel_group(self, "prefetch")
+        self._pending = None
+        self._superseded()
+        view.keep = self.table.current_key()
+        other = self._other_views.pop(view.id, None) or ViewState(view.id, bin=not view.bin)
+        self._other_views[view.id] = view
+        self.views[view.id] = other
+        self.table.clear_marks()
+        self._display(other)
+        self.refresh_bindings()
+
+    def action_cancel_ops(self) -> None:
+        self.ops.cancel()
+
+    def action_resume_ops(self) -> None:
+        for pid, queue in self.ops.queues.items():
+            if queue.paused is not None:
+                self.ops.resume(pid)
+
     # -- the palette -------------------------------------------------------------------------
     def system_commands(self) -> Iterable[tuple[str, str, Callable[[], object]]]:
         """(title, help, callback) for the command palette; titles carry a category."""
@@ -792,6 +1162,41 @@ class MainScreen(Screen[None]):
         if rec is not None and rec.viewer_url:
             yield ("open: viewer page", "Open the highlighted recording's viewer page in a browser",
                    self.action_open_viewer)
+        yield from self._action_commands()
+
+    def _action_commands(self) -> Iterable[tuple[str, str, Callable[[], object]]]:
+        """Marks, delete, restore, purge, the recycle bin, results: hidden where they can never
+        apply here, and with the reason where the selected rows refuse them."""
+        marked = len(self.table.marks)
+        which = f"the {marked} marked recordings" if marked else "the highlighted recording"
+        yield ("select: mark all on this page", "Mark every row shown (again: unmark them)", self.table.action_mark_all)
+        if marked:
+            yield ("select: clear marks", f"Unmark the {marked} marked recordings", self.table.clear_marks)
+        helps = {"delete": f"Delete {which}, after a confirmation", "restore": f"Restore {which} from the recycle bin",
+                 "purge": f"Delete {which} for good from the recycle bin"}
+        read_only = self.is_read_only(self.view_id)
+        for op, help_text in helps.items():
+            state = self._gate_state(op)
+            if state is False or read_only:
+                continue
+            if state is None:
+                reason = self.refusal(op, self.action_rows()) or "not available here"
+                yield (f"{op}: not available", reason, lambda op=op, reason=reason: self._refuse(op, reason))
+            else:
+                yield (f"{op}: {which}", help_text, lambda op=op: self.confirm(op))
+        if self.check_action("recycle_bin", ()):
+            view = self.view
+            title = "view: back to the recordings" if view is not None and view.bin else "view: recycle bin"
+            yield (title, "The provider's recycle bin (deleted recordings you can restore), and back",
+                   self.action_recycle_bin)
+        if self.batches:
+            yield ("operations: results", "Each recording of the last batch and what happened to it",
+                   self.action_results)
+        if any(not b.finished for b in self.batches):
+            yield ("operations: cancel", "Stop the running batches between items (items in flight finish)",
+                   self.action_cancel_ops)
+        if any(q.paused is not None for q in self.ops.queues.values()):
+            yield ("operations: resume", "Go on with the paused batches", self.action_resume_ops)
 
 
 _NO_CAPS = Capabilities(page_style="cursor", exact_total=False)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from rectui.errors import AuthError, ConfigError, RateLimited, RectuiError, Unavailable
 from rectui.models import Cursor, ListQuery, Page, SortSpec
+from rectui.operations import ItemResult, Summary, Target
 from rectui.widgets.provider_sidebar import Status
 
 SERVER_KEYS: dict[str, str] = {"date": "start", "duration": "duration", "title": "title", "who": "owner"}
@@ -21,8 +22,22 @@ GATES: dict[str, tuple[str | None, bool]] = {
     "tag": (None, True),
     "play": ("media", False),
 }
-"""Capability gating of recording actions (the actions themselves arrive with the operations
-queue and the audio player; `check_action` and `gate_reason` already answer for them)."""
+"""Capability gating of recording actions: `check_action` greys out (footer, help) what the
+highlighted row's provider cannot do, and `gate_reason` says why when the key is pressed."""
+
+VERBS: dict[str, tuple[str, str, str]] = {
+    # op: (imperative, progressive, past)
+    "delete": ("Delete", "Deleting", "deleted"),
+    "restore": ("Restore", "Restoring", "restored"),
+    "purge": ("Purge", "Purging", "purged"),
+    "tag": ("Tag", "Tagging", "tagged"),
+    "rename": ("Rename", "Renaming", "renamed"),
+}
+
+BIN_ACTIONS = frozenset({"restore", "purge"})
+"""Actions of the recycle-bin view only (the listing view has delete instead)."""
+UNSETTLED = frozenset({"auth", "offline", "config"})
+"""Provider statuses in which nothing destructive starts: the state on screen may be stale."""
 
 CAPABILITY_WORDS = {"can_delete": "delete recordings", "can_restore": "restore recordings",
                     "can_purge": "purge recordings", "can_rename": "rename recordings", "media": "play audio"}
@@ -60,6 +75,8 @@ class ViewState:
     page: Page | None = None
     keep: str | None = None
     """The row key the cursor goes back to when this view is shown again."""
+    bin: bool = False
+    """The provider's recycle bin (`ListQuery(status="deleted")`) rather than its recordings."""
 
     @property
     def natural(self) -> bool:
@@ -86,3 +103,49 @@ class Pending:
     offset: int
     history: list[tuple[Cursor | None, int]]
     keep: str | None
+
+
+@dataclass
+class Batch:
+    """One confirmed batch (delete, restore, purge, tag, rename) while it runs and after: the
+    locked targets and each item's result as it arrives."""
+
+    id: int
+    op: str
+    targets: tuple[Target, ...]
+    view_bin: bool = False
+    """Started from a recycle-bin view."""
+    results: dict[tuple[str, str], ItemResult] = field(default_factory=dict)
+    started: set[tuple[str, str]] = field(default_factory=set)
+    finished: bool = False
+    error: RectuiError | None = None
+    """Refused before anything was sent."""
+
+    @property
+    def keys(self) -> set[tuple[str, str]]:
+        return {(t.provider, t.id) for t in self.targets}
+
+    @property
+    def done(self) -> int:
+        return len(self.results)
+
+    @property
+    def total(self) -> int:
+        return len(self.targets)
+
+    def summary(self) -> str:
+        """"10 deleted · 1 failed · 1 denied"."""
+        return Summary.of(self.op, self.results.values()).text()
+
+    def progress(self) -> str:
+        """"Deleting 7/12… · 6 deleted · 1 failed" while running; the summary at the end."""
+        if self.finished:
+            return self.summary()
+        head = f"{VERBS.get(self.op, (self.op, self.op.capitalize(), self.op))[1]} {self.done}/{self.total}…"
+        return f"{head} · {self.summary()}" if self.results else head
+
+    def headline(self) -> str:
+        verb = VERBS.get(self.op, (self.op.capitalize(), "", ""))[0]
+        noun = "1 recording" if self.total == 1 else f"{self.total:,} recordings"
+        state = self.summary() if self.finished else self.progress()
+        return f"{verb} {noun}: {state}"

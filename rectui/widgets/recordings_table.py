@@ -2,7 +2,8 @@
 
 Every cell is a `rich.text.Text` (a `str` cell would be parsed as markup: server text is data).
 Row keys are `"<provider>/<id>"`; the screen keeps the cursor on the same recording across
-refreshes and sorts by moving it back to that key.
+refreshes and sorts by moving it back to that key. Marks (multi-select) are keyed by
+(provider, id) and drawn in a one-cell first column; the screen decides when they are dropped.
 """
 
 from __future__ import annotations
@@ -32,7 +33,13 @@ class ColumnSpec:
     right: bool = False
 
 
+MARK = "●"
+
+MARK_COLUMN = ("mark", 1)
+"""The one-cell mark column, always first (outside `layout`, which shares out the rest)."""
+
 COLUMNS: dict[str, ColumnSpec] = {c.id: c for c in (
+    ColumnSpec("mark", "", 1),
     ColumnSpec("provider", "Provider", 10),
     ColumnSpec("date", "Date", 16),
     ColumnSpec("duration", "Duration", 8, right=True),
@@ -108,6 +115,16 @@ class RecordingsTable(DataTable[Text]):
         Binding("up,k", "cursor_up", "Up", show=False, id="table-up", tooltip="Previous recording"),
         Binding("home,g", "scroll_top", "First row", show=False, id="table-first", tooltip="First row of the page"),
         Binding("end,G", "scroll_bottom", "Last row", show=False, id="table-last", tooltip="Last row of the page"),
+        Binding("space", "toggle_mark", "Mark", id="table-mark",
+                tooltip="Mark or unmark the highlighted recording and move down (actions apply to the marked rows)"),
+        Binding("shift+down", "mark_range(1)", "Mark down", show=False, id="table-mark-down",
+                tooltip="Extend the marks down by one row"),
+        Binding("shift+up", "mark_range(-1)", "Mark up", show=False, id="table-mark-up",
+                tooltip="Extend the marks up by one row"),
+        Binding("asterisk,ctrl+a", "mark_all", "Mark all", show=False, id="table-mark-all",
+                tooltip="Mark every row shown on this page (again: unmark them)"),
+        Binding("x", "clear_marks", "Unmark all", show=False, id="table-clear-marks",
+                tooltip="Clear every mark (esc too, when no filter is set)"),
     ]
     HELP = "One page of recordings; the highlighted one is shown in the detail pane."
 
@@ -117,6 +134,12 @@ class RecordingsTable(DataTable[Text]):
 
         column: str
         descending: bool
+
+    @dataclass
+    class MarksChanged(Message):
+        """The marked rows changed; `count` are marked now."""
+
+        count: int
 
     def __init__(self, *, tz: tzinfo | None = None, names: Mapping[str, str] | None = None,
                  id: str | None = None) -> None:
@@ -129,12 +152,16 @@ class RecordingsTable(DataTable[Text]):
         self.sort_column = "date"
         self.descending = True
         self.needle = ""
+        self.marks: dict[tuple[str, str], Recording] = {}
+        """Marked recordings by (provider, id), in the order they were marked."""
         self._columns: list[tuple[str, int]] = []
         self._sort_label = ""
 
     # -- rendering ---------------------------------------------------------------------------
     def _cell(self, rec: Recording, cid: str, width: int) -> Text:
         match cid:
+            case "mark":
+                return Text(MARK if rec.key in self.marks else " ", style="bold", no_wrap=True)
             case "provider":
                 return marked(self.names.get(rec.provider, rec.provider), "", width)
             case "date":
@@ -173,8 +200,11 @@ class RecordingsTable(DataTable[Text]):
             width -= self.styles.scrollbar_size_vertical
         return width
 
+    def _columns_for(self, width: int) -> list[tuple[str, int]]:
+        return [MARK_COLUMN, *layout(width - MARK_COLUMN[1] - 2 * CELL_PADDING, self.show_provider)]
+
     def _render_rows(self, keep: str | None) -> None:
-        columns = layout(self._content_width(), self.show_provider)
+        columns = self._columns_for(self._content_width())
         sort_label = f"{self.sort_column}{self.descending}"
         if columns != self._columns or sort_label != self._sort_label:
             self.clear(columns=True)
@@ -189,7 +219,7 @@ class RecordingsTable(DataTable[Text]):
             self.move_to(keep)
 
     def on_resize(self) -> None:
-        columns = layout(self._content_width(), self.show_provider)
+        columns = self._columns_for(self._content_width())
         if columns != self._columns and self.rows_shown:
             self._render_rows(self.current_key())
 
@@ -217,7 +247,64 @@ class RecordingsTable(DataTable[Text]):
 
     # -- actions -----------------------------------------------------------------------------
     def visible_columns(self) -> list[str]:
-        return [cid for cid, _ in self._columns] or ["date"]
+        return [cid for cid, _ in self._columns if cid != "mark"] or ["date"]
+
+    # -- marks -------------------------------------------------------------------------------
+    def marked(self) -> list[Recording]:
+        return list(self.marks.values())
+
+    def set_mark(self, rec: Recording, on: bool) -> None:
+        """Mark or unmark one recording (redrawing only its mark cell when it is shown)."""
+        if on == (rec.key in self.marks):
+            return
+        if on:
+            self.marks[rec.key] = rec
+        else:
+            del self.marks[rec.key]
+        if self._columns and any(r.key == rec.key for r in self.rows_shown):
+            self.update_cell(row_key(rec), "mark", self._cell(rec, "mark", 1))
+
+    def clear_marks(self, *, keep: set[tuple[str, str]] | None = None) -> int:
+        """Unmark everything (or everything but `keep`); returns how many marks were dropped."""
+        dropped = [rec for key, rec in self.marks.items() if keep is None or key not in keep]
+        for rec in dropped:
+            self.set_mark(rec, False)
+        if dropped:
+            self.post_message(self.MarksChanged(len(self.marks)))
+        return len(dropped)
+
+    def _move(self, step: int) -> None:
+        row = max(0, min(self.row_count - 1, self.cursor_row + step))
+        self.move_cursor(row=row, animate=False, scroll=True)
+
+    def action_toggle_mark(self) -> None:
+        rec = self.current()
+        if rec is None:
+            return
+        self.set_mark(rec, rec.key not in self.marks)
+        self._move(1)
+        self.post_message(self.MarksChanged(len(self.marks)))
+
+    def action_mark_range(self, step: int) -> None:
+        """Shift+arrows: mark the highlighted row, move, mark the next one (a range grows)."""
+        rec = self.current()
+        if rec is None:
+            return
+        self.set_mark(rec, True)
+        self._move(step)
+        nxt = self.current()
+        if nxt is not None:
+            self.set_mark(nxt, True)
+        self.post_message(self.MarksChanged(len(self.marks)))
+
+    def action_mark_all(self) -> None:
+        on = not all(r.key in self.marks for r in self.rows_shown)
+        for rec in self.rows_shown:
+            self.set_mark(rec, on)
+        self.post_message(self.MarksChanged(len(self.marks)))
+
+    def action_clear_marks(self) -> None:
+        self.clear_marks()
 
     def action_sort_next(self) -> None:
         cols = [c for c in self.visible_columns() if c != "provider"] or ["date"]
@@ -230,6 +317,8 @@ class RecordingsTable(DataTable[Text]):
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         event.stop()
         cid = str(event.column_key.value)
+        if cid == "mark":
+            return
         descending = (not self.descending) if cid == self.sort_column else cid in ("date", "duration")
         self.post_message(self.SortRequested(cid, descending))
 
@@ -237,6 +326,7 @@ class RecordingsTable(DataTable[Text]):
 SortValue = Callable[[Recording], object]
 
 SORT_VALUES: dict[str, SortValue] = {
+    "mark": lambda r: 0,
     "provider": lambda r: r.provider,
     "date": lambda r: r.start.timestamp() if r.start else float("-inf"),
     "duration": lambda r: r.duration if r.duration is not None else -1.0,

@@ -19,6 +19,9 @@ from textual.worker import WorkerState
 from rectui.app import RectuiApp, demo_providers, make_app
 from rectui.emulator.app import Emulator, EmulatorConfig
 from rectui.messages import EventRelay
+from rectui.operations import Operations
+from rectui.paths import data_dir
+from rectui.store import Store
 
 KINDS = ("genesys", "kazoo", "restcomm", "webex", "screendesk")
 
@@ -35,19 +38,28 @@ class Harness:
     clock: FakeClock
     mono: Monotonic
     providers: list[Any]
+    store: Store | None = None
+    ops: Operations | None = None
     messages: list[Any] = field(default_factory=list)
 
     def list_requests(self, kind: str) -> int:
         return len([r for r in self.emu.log.for_route(kind) if r.route == "list"])
 
+    def writes(self, kind: str, route: str | None = None) -> list[Any]:
+        """The emulator's record of the write requests (DELETE, POST, PUT, PATCH) `kind` received."""
+        return [r for r in self.emu.log.for_route(kind, route) if r.method in ("DELETE", "POST", "PUT", "PATCH")
+                and r.origin == "api" and not r.route.endswith("auth")]
+
 
 def build(media_cache: Path, *, count: int = 600, hostile: bool = False, faults: str = "",
           kinds: Iterable[str] = KINDS, extra: dict[str, dict[str, Any]] | None = None,
-          wrap: Callable[[Any], Any] | None = None, **app_kwargs: Any) -> Harness:
+          wrap: Callable[[Any], Any] | None = None, store_path: Path | None = None,
+          **app_kwargs: Any) -> Harness:
     """The app over an in-process emulator of `kinds` (600 recordings each by default: Kazoo's and
     Webex's month windows then hold enough rows that a page takes a request or two). `extra` adds
     raw config entries (e.g. a broken one); `wrap` may replace each adapter (a slow or failing
-    stand-in)."""
+    stand-in). The journal is a store in the test's data dir (or `store_path`); the operations
+    queue runs on the fake monotonic clock, so rate limits cost no real time."""
     clock = FakeClock(ANCHOR.timestamp() + 3600)
     mono = Monotonic()
     emu = Emulator(EmulatorConfig(providers=tuple(kinds), count=count, hostile=hostile, faults=faults,
@@ -65,8 +77,12 @@ def build(media_cache: Path, *, count: int = 600, hostile: bool = False, faults:
         providers = [wrap(p) for p in providers]
     app_kwargs.setdefault("detail_delay", 0.0)
     app_kwargs.setdefault("cursor_blink", False)
-    app = make_app(providers, config_errors=errors, relay=relay, clock=clock, tz=UTC, **app_kwargs)
-    return Harness(app, emu, clock, mono, providers)
+    store = Store(store_path or data_dir() / "rectui.db", clock=clock)
+    ops = Operations(providers, store, read_only=bool(app_kwargs.get("read_only")), clock=mono, sleep=mono.sleep,
+                     wall=clock)
+    app = make_app(providers, config_errors=errors, relay=relay, clock=clock, tz=UTC, store=store, operations=ops,
+                   **app_kwargs)
+    return Harness(app, emu, clock, mono, providers, store, ops)
 
 
 async def settle(pilot: Pilot[Any], rounds: int = 8) -> None:
