@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from rectui import __version__
 from rectui.errors import ConfigError, RectuiError
@@ -205,25 +207,52 @@ def emulator_config(emu: object) -> dict[str, object]:
     return {"providers": providers}
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """The emulator of all five providers on loopback (in a background thread) and the app on it."""
-    from rectui.app import demo_providers, make_app
+WARM_MEDIA_AFTER = 0.0
+"""Seconds after `rectui demo` starts before the emulator builds its audio blocks (in a daemon
+thread, ~0.3–0.9 s of work that competes with the first frame); 0: at once, None: never."""
+
+
+@contextmanager
+def demo_session(*, hostile: bool = False, read_only: bool = False,
+                 warm_after: float | None = WARM_MEDIA_AFTER) -> Iterator[Any]:
+    """The emulator of all five providers on loopback (in a background thread), and the app on
+    it, not yet running; the emulator stops on leaving. `rectui demo` and the launch benchmark
+    both start the demo through here."""
+    import threading
+
+    from rectui.app import DEMO_STORE, demo_providers, make_app, open_store
     from rectui.emulator.app import Emulator, EmulatorConfig
     from rectui.emulator.server import EmulatorServer
     from rectui.messages import EventRelay
 
-    emu = Emulator(EmulatorConfig(hostile=args.hostile))
+    emu = Emulator(EmulatorConfig(hostile=hostile))
     # uvicorn logs to stderr, where the app draws: a request the app cancels (a newer page
     # superseding it) would print "Exception in ASGI application" over the screen.
     server = EmulatorServer(emu, log_level="critical")
+    warm: threading.Timer | None = None
     try:
         server.start()
-        emu.warm_media()
+        if warm_after == 0:
+            emu.warm_media()
+        elif warm_after is not None:
+            warm = threading.Timer(warm_after, emu.warm_media)
+            warm.daemon = True
+            warm.start()
         relay = EventRelay()
         providers, errors = demo_providers(emu, relay=relay)
-        make_app(providers, config_errors=errors, read_only=args.read_only, relay=relay).run()
+        store, problem = open_store(DEMO_STORE)      # the demo's journal, never the user's
+        yield make_app(providers, config_errors=errors, read_only=read_only, relay=relay, store=store,
+                       store_problem=problem)
     finally:
+        if warm is not None:
+            warm.cancel()
         server.stop()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The emulator of all five providers on loopback (in a background thread) and the app on it."""
+    with demo_session(hostile=args.hostile, read_only=args.read_only) as app:
+        app.run()
     return EXIT_OK
 
 

@@ -23,6 +23,10 @@ _UNSAFE_LINE = re.compile(f"[{_BAD_CLASS}\t\n]")      # what `one_line` replaces
 
 
 def _apply(text: str, unsafe: re.Pattern[str], limit: int | None) -> str:
+    # Fastest path, most server text: printable means no control, format (bidi, zero-width,
+    # BOM), surrogate, TAB, LF or CR character, so there is nothing to replace.
+    if text.isprintable():
+        return text if limit is None or len(text) <= limit else text[: limit - 1] + ELLIPSIS
     if "\r\n" in text:
         text = text.replace("\r\n", "\n")
     # Fast path: most server text has nothing to replace (a C-speed scan, no copy).

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rectui.sanitize import DEFAULT_LIMIT, ELLIPSIS, REPLACEMENT, clean, is_clean, one_line
+from rectui.sanitize import _UNSAFE_LINE, DEFAULT_LIMIT, ELLIPSIS, REPLACEMENT, clean, is_clean, one_line
 
 HOSTILE = [
     "\x1b[2J\x1b[31mred\x1b[0m",                       # CSI clear screen, SGR
@@ -84,3 +84,18 @@ def test_clean_is_idempotent_and_control_free(text: str) -> None:
 @given(st.text(max_size=200))
 def test_zero_width_joiners_are_never_removed(text: str) -> None:
     assert clean(text, limit=None).count("\u200d") == text.count("\u200d")
+
+
+@given(st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=60))
+def test_the_printable_fast_path_agrees_with_the_full_scan(text: str) -> None:
+    """Printable text skips the scan; it must be exactly what the scan would leave alone."""
+    if text.isprintable():
+        assert not _UNSAFE_LINE.search(text) and "\r" not in text
+    for limit in (None, 10):
+        assert clean(text, limit=limit) == clean(clean(text, limit=limit), limit=limit)
+        assert one_line(text, limit=limit) == one_line(one_line(text, limit=limit), limit=limit)
+
+
+def test_no_character_the_sanitiser_replaces_counts_as_printable() -> None:
+    from rectui.sanitize import _BAD
+    assert not any(chr(cp).isprintable() for cp in [*_BAD, *range(0xD800, 0xE000), 0x09, 0x0A, 0x0D])

@@ -43,6 +43,7 @@ import os
 import re
 from collections.abc import Generator, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
@@ -165,7 +166,7 @@ class _UserRecording(_Wire):
             call_id=conv.id,
             size=self.contentLength,
             has_media=True,
-            details=self.details(raw, bad, conv),
+            details=partial(self.details, raw, bad, conv),     # built when the row is opened
             raw=raw,
         )
 
@@ -500,7 +501,8 @@ class GenesysProvider(BaseProvider):
         now = self.wall()
         self._gone = {k: v for k, v in self._gone.items() if v > now}
         for raw in listing.entities or ():
-            rec = self._recording(raw)
+            bad: list[str] = []
+            rec = self._recording(raw, bad)
             if rec is None:
                 dropped += 1
                 continue
@@ -510,7 +512,7 @@ class GenesysProvider(BaseProvider):
             if _hash(rec.id) in seen:
                 repeated += 1
                 continue
-            if "Unreadable fields" in rec.details:
+            if bad:
                 unreadable += 1
             items.append(rec)
         if dropped:
@@ -539,11 +541,12 @@ class GenesysProvider(BaseProvider):
                     page_count=page_count, sorted_on_server=False, order_approximate=True,
                     warnings=tuple(warnings))
 
-    def _recording(self, raw: Any) -> Recording | None:
-        """One wire entity as a Recording, or None when it has no usable id."""
+    def _recording(self, raw: Any, bad: list[str] | None = None) -> Recording | None:
+        """One wire entity as a Recording, or None when it has no usable id; the fields that
+        could not be read are added to `bad`."""
         if not isinstance(raw, dict):
             return None
-        bad: list[str] = []
+        bad = [] if bad is None else bad
         try:
             wire = _UserRecording.model_validate(raw, context={"bad": bad})
         except ValidationError:

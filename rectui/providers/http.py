@@ -17,6 +17,7 @@ import os
 import random
 import ssl
 import time
+import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -290,6 +291,51 @@ def error_for_exception(provider: str, method: str, url: httpx.URL, exc: BaseExc
     return Unavailable(f"{where}: {type(exc).__name__}", provider=provider)
 
 
+# -- bodies ----------------------------------------------------------------------------------
+
+_INFLATE_STEP = 1 << 20    # zlib grows its output buffer as it goes: bounded steps bound that too
+
+
+class _CappedDecoder:
+    """Decodes a body as it arrives, never inflating more than the room left under the cap: httpx
+    inflates each received chunk whole, so one 50 kB chunk of a gzip bomb became 50 MB in memory
+    before any cap could look at it (observed)."""
+
+    def __init__(self, encoding: str) -> None:
+        codings = [c.strip().lower() for c in encoding.split(",") if c.strip().lower() not in ("", "identity")]
+        if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
+            raise ValueError(encoding)
+        self.coding = codings[0] if codings else None
+        wbits = zlib.MAX_WBITS | 16 if self.coding in ("gzip", "x-gzip") else zlib.MAX_WBITS
+        self._z = zlib.decompressobj(wbits) if self.coding else None
+        self._first = True
+
+    def feed(self, data: bytes, room: int) -> list[bytes]:
+        """The decoded pieces of `data`, at most `room + 1` bytes in all (one more than fits, so the
+        caller sees it is over the cap). Raises `zlib.error` for a body that does not decode."""
+        if self._z is None:
+            return [data]
+        if self._first and self.coding == "deflate":
+            self._first = False
+            try:    # "deflate" is zlib-wrapped by the standard, raw from some servers (as httpx allows)
+                return self._inflate(data, room)
+            except zlib.error:
+                self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+        self._first = False
+        return self._inflate(data, room)
+
+    def _inflate(self, data: bytes, room: int) -> list[bytes]:
+        assert self._z is not None
+        pieces, size = [], 0
+        while True:
+            piece = self._z.decompress(data, min(room + 1 - size, _INFLATE_STEP))
+            pieces.append(piece)
+            size += len(piece)
+            data = self._z.unconsumed_tail
+            if (not data and len(piece) < _INFLATE_STEP) or size > room:
+                return pieces
+
+
 # -- the client ------------------------------------------------------------------------------
 
 class HttpCore:
@@ -318,7 +364,8 @@ class HttpCore:
         self._sem = asyncio.Semaphore(concurrency)
         timeout = timeout or httpx.Timeout(connect=5, read=30, write=30, pool=5)
         tls: ssl.SSLContext | bool = _shared_ssl_context() if verify else False
-        common_headers = {"User-Agent": f"rectui/{_version()}", **(headers or {})}
+        # Only the encodings `_CappedDecoder` inflates under the byte cap.
+        common_headers = {"User-Agent": f"rectui/{_version()}", "Accept-Encoding": "gzip, deflate", **(headers or {})}
         # Credentials are on this client only; it never follows redirects (X-Auth-Token would be
         # forwarded to another host by httpx), and its Auth adds them for configured origins only.
         self.client = httpx.AsyncClient(base_url=self.base_url, auth=auth, transport=transport,
@@ -454,17 +501,46 @@ class HttpCore:
         async with self._sem, asyncio.timeout(remaining):
             response = await client.send(req, stream=True)
             try:
-                chunks, size = [], 0
-                async for chunk in response.aiter_bytes():   # decoded: a gzip bomb counts in full
-                    size += len(chunk)
-                    if size > self.max_json_bytes:
-                        raise BadResponse(f"{req.method} {safe_path(req.url)}: response too large "
-                                          f"(over {self.max_json_bytes // 1_000_000} MB)", provider=self.provider)
-                    chunks.append(chunk)
+                chunks: list[bytes] = []
+                too_large = (f"{req.method} {safe_path(req.url)}: response too large "
+                             f"(over {self.max_json_bytes // 1_000_000} MB)")
+                async for piece in self._capped(response, self.max_json_bytes, too_large):
+                    chunks.append(piece)
                 response._content = b"".join(chunks)
             finally:
                 await response.aclose()
             return response
+
+    async def _capped(self, response: httpx.Response, limit: int, too_large: str) -> AsyncIterator[bytes]:
+        """The decoded body of `response`, raising `BadResponse` (titled "Too large") as soon as it
+        passes `limit` bytes, decoded a bounded piece at a time (a gzip bomb never inflates past
+        the cap), or when it is in an encoding we did not ask for or does not decode."""
+        where = f"{response.request.method} {safe_path(response.request.url)}"
+        if response.is_stream_consumed:
+            # A transport that hands over a body it already read (and decoded): only the cap applies.
+            if len(response.content) > limit:
+                raise BadResponse(too_large, provider=self.provider, status=response.status_code, title="Too large")
+            yield response.content
+            return
+        try:
+            decoder = _CappedDecoder(response.headers.get("content-encoding", ""))
+        except ValueError:
+            raise BadResponse(f"{where}: the response is in an encoding rectui did not ask for "
+                              f"({one_line(response.headers.get('content-encoding', ''), limit=40)})",
+                              provider=self.provider, status=response.status_code) from None
+        size = 0
+        async for raw in response.aiter_raw():
+            try:
+                pieces = decoder.feed(raw, limit - size)
+            except zlib.error:
+                raise BadResponse(f"{where}: the compressed response does not decode", provider=self.provider,
+                                  status=response.status_code) from None
+            for piece in pieces:
+                size += len(piece)
+                if size > limit:
+                    raise BadResponse(too_large, provider=self.provider, status=response.status_code,
+                                      title="Too large")
+                yield piece
 
     async def get_json(self, url: str | httpx.URL, *, params: Mapping[str, Any] | None = None,
                        headers: Mapping[str, str] | None = None,
@@ -546,12 +622,9 @@ class HttpCore:
             size = 0
             try:
                 with os.fdopen(fd, "wb") as fh:
-                    async for chunk in response.aiter_bytes():
+                    too_large = f"GET {safe_path(url)}: the media is over the {max_bytes // 1_000_000} MB limit"
+                    async for chunk in self._capped(response, max_bytes, too_large):
                         size += len(chunk)
-                        if size > max_bytes:
-                            raise BadResponse(f"GET {safe_path(url)}: the media is over the "
-                                              f"{max_bytes // 1_000_000} MB limit", provider=self.provider,
-                                              title="Too large")
                         fh.write(chunk)
             except httpx.TransportError as exc:
                 raise error_for_exception(self.provider, "GET", httpx.URL(url), exc) from None

@@ -43,6 +43,7 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -187,7 +188,7 @@ class _Doc(_Wire):
             callee=_party(self.callee_id_name, self.callee_id_number), owner=self.owner_id or None,
             direction=self.direction or None, status="available", call_id=self.call_id or None,
             tags=self.tags(), size=None, has_media=has_media, media_note=note, viewer_url=None,
-            details=_details(raw), raw=raw,
+            details=partial(_details, raw), raw=raw,   # details: built when opened
         )
 
 

@@ -36,6 +36,7 @@ import math
 import re
 from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
@@ -217,7 +218,7 @@ class _Recording(_Wire):
             has_media=False,
             media_note="Screendesk has no API to download recordings; open the viewer URL in a browser",
             viewer_url=_web_url(meta.url),
-            details=self.details(unreadable),
+            details=partial(self.details, unreadable),     # built when the row is opened
             raw=raw,
         )
 

@@ -41,6 +41,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -205,7 +206,8 @@ class _Item(_Wire):
             size=size,
             has_media=has_media,
             media_note=note,
-            details=_details(self, raw, zone, detail=detail, meta=meta, meta_note=meta_note, bad=bad),
+            details=partial(_details, self, raw, zone, detail=detail, meta=meta, meta_note=meta_note,  # when opened
+                            bad=bad),
             raw=_without_links(raw),
         )
 

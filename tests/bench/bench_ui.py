@@ -68,26 +68,17 @@ Bare().run(headless=True, size=(160, 45))
 """
 DEMO = """
 import asyncio
-from rectui.app import demo_providers, make_app
-from rectui.emulator.app import Emulator, EmulatorConfig
-from rectui.emulator.server import EmulatorServer
-from rectui.messages import EventRelay
-emu = Emulator(EmulatorConfig())
-server = EmulatorServer(emu, log_level="critical")
-server.start()
-relay = EventRelay()
-providers, errors = demo_providers(emu, relay=relay)
-app = make_app(providers, config_errors=errors, relay=relay)
-def rows():
-    tables = app.screen.query("RecordingsTable")
-    return tables.first().row_count if tables else 0
-async def pilot(p):
-    while not rows():
-        await asyncio.sleep(0.002)
-    await p.pause(0)
-    app.exit()
-app.run(headless=True, size=(160, 45), auto_pilot=pilot)
-server.stop()
+from rectui.cli import demo_session
+with demo_session() as app:                     # exactly what `rectui demo` starts
+    def rows():
+        tables = app.screen.query("RecordingsTable")
+        return tables.first().row_count if tables else 0
+    async def pilot(p):
+        while not rows():
+            await asyncio.sleep(0.002)
+        await p.pause(0)
+        app.exit()
+    app.run(headless=True, size=(160, 45), auto_pilot=pilot)
 """
 
 

@@ -4,6 +4,7 @@ capable and `Unsupported` where not, and failures mapped to rectui errors."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from datetime import timedelta
 
@@ -223,3 +224,36 @@ async def test_malformed_json_is_a_bad_response_never_an_empty_page(kind: str, m
     s = make_setup(kind, faults=f"{kind}.list:malformed_json")
     with pytest.raises(BadResponse):
         await s.provider.list_recordings(ListQuery(page_size=5))
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list | tuple | frozenset | set):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+async def test_hostile_server_text_is_sanitised_in_every_field_lazy_ones_too(kind: str, make_setup) -> None:
+    """`details` and `raw` are sanitised on first access: whichever way a row is read (its
+    attributes, `model_dump`, JSON, a copy), no string from the server carries a control."""
+    s = make_setup(kind, count=400, hostile=True)
+    rows, cursor = [], None
+    for _ in range(8):
+        page = await s.provider.list_recordings(ListQuery(page_size=50), cursor)
+        rows += page.items
+        if (cursor := page.next) is None:
+            break
+    assert rows
+    unsafe = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200b\ufeff]")
+    hostile = 0
+    for rec in rows:
+        copy = rec.model_copy(update={"title": "t"})
+        texts = [*_strings(rec.model_dump()), *_strings(copy.raw), *_strings(copy.details),
+                 rec.model_dump_json()]
+        hostile += "\ufffd" in " ".join(texts)
+        assert not any(unsafe.search(t) for t in texts), rec.id
+        assert all(len(k) <= 200 for k in rec.details) and all(len(v) <= 2000 for v in rec.details.values())
+    assert hostile or kind == "restcomm", "the hostile dataset should have put controls somewhere"   # no free text

@@ -556,3 +556,19 @@ async def test_end_to_end_over_loopback(media_cache: Path, tmp_path: Path) -> No
         server.stop()
     media_requests = [r for r in emu.log.records if r.origin == "media"]
     assert media_requests and all("authorization" not in r.headers for r in media_requests)
+
+
+@pytest.mark.parametrize("file_uri", [
+    "/restcomm/2012-04-24/Accounts/AC1/Recordings/RE1.wav", "/restcomm/recordings/RE1.wav", "{origin}/x/RE1.wav",
+    "HTTP://{host}/x", "/a/../b", "/a/./b", "/a//b", "/a b", "/x?y#z", "/%2e%2e/x", "//evil.example/x",
+    "https://other.example/y.wav", "javascript:alert(1)", "ftp://h/x", "  /trimmed.wav  ", "/.hidden",
+])
+def test_browser_link_fast_path_agrees_with_the_url_parser(make_setup, file_uri: str) -> None:
+    """Plain paths skip httpx's URL parser; whatever the form, the link is the parser's."""
+    s = setup(make_setup, count=1)
+    prov = s.provider
+    origin = str(prov.http.url("/")).rstrip("/")
+    file_uri = file_uri.format(origin=origin, host=origin.split("://", 1)[1])
+    url = prov.http.url(file_uri.strip())
+    want = str(url) if url.scheme in ("http", "https") and url.host else None
+    assert prov.browser_link(file_uri) == want
