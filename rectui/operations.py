@@ -259,7 +259,8 @@ class _Item:
 
 @dataclass(eq=False)
 class _Run:
-    """One batch: cancelled (between items) or stopped (the journal cannot be written)."""
+    """One batch: cancelled (between items) or stopped (the journal cannot be written, or a
+    pause nobody can resume)."""
 
     cancelled: bool = False
     stopped: str | None = None
@@ -348,7 +349,15 @@ class ProviderQueue:
             self._emit(QueueEvent("resumed", self.id, f"{self.name}: going on"))
         self._resumed.set()
 
-    def _pause(self, message: str, waiting: int) -> None:
+    def _pause(self, message: str, waiting: int, stopped: str) -> None:
+        """Pause with `message`; with no listener, stop the running batches with `stopped`."""
+        if self.on_event is None:
+            # Nobody hears a pause, so nobody could resume it (the headless commands): a pause
+            # would wait forever. Stop the running batches instead; their items end `cancelled`
+            # (or `unknown`) with this reason.
+            for run in self._running:
+                run.stopped = run.stopped or stopped
+            return
         if self.paused is None:
             self.paused = message
             self._resumed.clear()
@@ -580,7 +589,9 @@ class ProviderQueue:
             item.uncertain = item.uncertain or (op in ("delete", "purge", "restore") and ctx.unclear)
             self._pause(f"{self.name}: authentication failed (401), queue paused with {len(queue) + 1} item(s) "
                         f"waiting. Fix the credentials (rectui config check), then resume. {_msg(exc)}",
-                        waiting=len(queue) + 1)
+                        waiting=len(queue) + 1,
+                        stopped=f"{self.name}: authentication failed (401), not sent. Fix the credentials "
+                                f"(rectui config check). {_msg(exc)}")
             raise _Requeue from None
         except RateLimited as exc:
             item.tries += 1
@@ -594,7 +605,9 @@ class ProviderQueue:
                     self.store.requeue(item.journal_id, f"rate-limited ({_msg(exc)}); waiting to retry")
             if self._rate_limited_run >= RATE_LIMITED_PAUSE:
                 self._pause(f"{self.name} keeps refusing requests (429, rate-limited); queue paused with "
-                            f"{len(queue) + 1} item(s) waiting: resume to go on", waiting=len(queue) + 1)
+                            f"{len(queue) + 1} item(s) waiting: resume to go on", waiting=len(queue) + 1,
+                            stopped=f"{self.name} keeps refusing requests (429, rate-limited); not sent: "
+                                    "try again later")
             raise _Requeue from None
         except NotFound as exc:
             if op in ("delete", "purge"):

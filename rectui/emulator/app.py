@@ -5,22 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
+import gzip
 import ipaddress
 import json
 import random
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
@@ -35,6 +37,7 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 PROVIDER_KINDS = ("genesys", "kazoo", "restcomm", "webex", "screendesk")
 
 _CURRENT_ROUTE: contextvars.ContextVar[str | None] = contextvars.ContextVar("emulator_route", default=None)
+_CURRENT_PATH: contextvars.ContextVar[str | None] = contextvars.ContextVar("emulator_path", default=None)
 
 
 def current_route() -> str | None:
@@ -134,7 +137,7 @@ class ProviderEmulator:
                      name=f"{self.kind}.{name}")
 
     def take(self, route: str, knob: str) -> FaultRule | None:
-        return self.emu.faults.take(self.kind, route, knob)
+        return self.emu.faults.take(self.kind, route, knob, _CURRENT_PATH.get())
 
     async def media_response(self, route: str, fact: Fact, fmt: str, request: Request,
                              headers: dict[str, str] | None = None) -> Response:
@@ -265,12 +268,14 @@ class Emulator:
                                 request.url.query, dict(request.headers))
             self.log.add(rec)
             token = _CURRENT_ROUTE.set(route)
+            path_token = _CURRENT_PATH.set(request.url.path)
             try:
                 response = await self._before(prov, route)
                 if response is None:
                     response = await endpoint(request)
                     response = await self._after(prov, route, response)
             finally:
+                _CURRENT_PATH.reset(path_token)
                 _CURRENT_ROUTE.reset(token)
             rec.status = response.status_code
             return response
@@ -279,31 +284,32 @@ class Emulator:
 
     async def _before(self, prov: ProviderEmulator, route: str) -> Response | None:
         kind = prov.kind
-        if rule := self.faults.take(kind, route, "latency"):
+        if rule := self._take(kind, route, "latency"):
             delay = rule.number(default=0.0) + self._rng.random() * rule.number("jitter", 0.0)
             await self.sleep(delay)
-        if rule := self.faults.take(kind, route, "forbid"):
+        if rule := self._take(kind, route, "forbid"):
             return prov.error_response(403, rule.value or "forbidden")
-        if rule := self.faults.take(kind, route, "retry_after"):
+        if rule := self._take(kind, route, "retry_after"):
             return prov.error_response(429, "Too many requests", {"Retry-After": rule.value or "1"})
-        if rule := self.faults.take(kind, route, "status"):
+        if rule := self._take(kind, route, "status"):
             code = int(rule.number(default=500))
             headers = {}
             if ra := rule.param("retry_after"):
                 headers["Retry-After"] = ra
             return prov.error_response(code, rule.param("message") or f"injected status {code}", headers)
-        if rule := self.faults.take(kind, route, "content_type"):
+        if rule := self._take(kind, route, "content_type"):
             if (rule.value or "html") == "html":
                 return Response(HTML_LOGIN_PAGE, 200, media_type="text/html")
             return Response(b"{}", 200, media_type=rule.value)
         return None
 
+    def _take(self, kind: str, route: str, knob: str) -> FaultRule | None:
+        return self.faults.take(kind, route, knob, _CURRENT_PATH.get())
+
     async def _after(self, prov: ProviderEmulator, route: str, response: Response) -> Response:
         kind = prov.kind
-        if isinstance(response, StreamingResponse) and not any(
-                self.faults.peek(kind, route, k) for k in ("malformed_json", "drip", "reset_after")):
-            return response
-        if rule := self.faults.take(kind, route, "malformed_json"):
+        whole = not isinstance(response, StreamingResponse | FileResponse)   # a body in memory
+        if whole and (rule := self._take(kind, route, "malformed_json")):
             body = bytes(getattr(response, "body", b""))
             mode = rule.value or "truncated"
             if mode == "garbage":
@@ -313,21 +319,14 @@ class Emulator:
             else:
                 new = body[: max(1, len(body) // 2)]
             return Response(new, response.status_code, media_type="application/json")
-        if rule := self.faults.take(kind, route, "drip"):
-            body = bytes(getattr(response, "body", b""))
-            interval = rule.number(default=0.5)
-            sleep = self.sleep
-
-            async def trickle() -> Iterator[bytes]:  # type: ignore[misc]
-                for i in range(len(body)):
-                    yield body[i:i + 1]
-                    await sleep(interval)
-
-            headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-            return StreamingResponse(trickle(), response.status_code, headers=headers)
-        if rule := self.faults.take(kind, route, "reset_after"):
-            return _ResetResponse(bytes(getattr(response, "body", b"")), int(rule.number(default=10)),
-                                  response)
+        if whole and "content-encoding" not in response.headers and (rule := self._take(kind, route, "gzip_bomb")):
+            return Response(gzip_bomb(rule.number(default=50.0)), response.status_code,
+                            headers={"content-encoding": "gzip"}, media_type="application/json")
+        if rule := self._take(kind, route, "drip"):
+            return _Trickle(response, sleep=self.sleep, interval=rule.number(default=0.5),
+                            step=int(rule.number("bytes", 1.0)))
+        if rule := self._take(kind, route, "reset_after"):
+            return _Trickle(response, reset_after=int(rule.number(default=10)))
         return response
 
 
@@ -335,18 +334,60 @@ class ConnectionReset(Exception):
     """Raised inside the ASGI app to make the server drop the connection mid-body."""
 
 
-class _ResetResponse(Response):
-    """Sends the headers and the first `n` bytes of the body, then aborts the connection."""
+@functools.lru_cache(maxsize=4)
+def gzip_bomb(megabytes: float) -> bytes:
+    """A valid JSON document of `megabytes` MB (an object padded with blanks), gzip-compressed to
+    a few tens of kB: the `gzip_bomb[=MB]` knob's body for providers without their own."""
+    size = int(megabytes * 1024 * 1024)
+    head, tail = b'{"items": [', b"]}"
+    return gzip.compress(head + b" " * max(0, size - len(head) - len(tail)) + tail, compresslevel=9)
 
-    def __init__(self, body: bytes, n: int, original: Response) -> None:
-        super().__init__(status_code=original.status_code)
-        self._full, self._n = body, n
-        self.raw_headers = [(k, v) for k, v in original.raw_headers]
+
+class _Trickle(Response):
+    """Any response (plain, file or streamed, media included) passed through with its body cut
+    into `step`-byte pieces `interval` seconds apart (`drip`: Content-Length is dropped, as a
+    trickling server would send it chunked), or with the connection reset once `reset_after`
+    bytes of body were sent (`reset_after`, also when the body is shorter: its end never comes)."""
+
+    def __init__(self, inner: Response, *, sleep: Callable[[float], Awaitable[None]] | None = None,
+                 interval: float = 0.0, step: int = 1, reset_after: int | None = None) -> None:
+        self.inner, self.sleep, self.interval = inner, sleep, interval
+        self.step, self.reset_after = max(1, step), reset_after
+        self.status_code = inner.status_code
+        self.background = None
+        self.raw_headers = list(inner.raw_headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        await send({"type": "http.response.body", "body": self._full[: self._n], "more_body": True})
-        raise ConnectionReset("emulated connection reset")
+        sent = 0
+
+        async def relay(message: dict[str, Any]) -> None:
+            nonlocal sent
+            if message["type"] == "http.response.start":
+                if self.sleep is not None:
+                    message = {**message, "headers": [(k, v) for k, v in message.get("headers", [])
+                                                      if k.lower() != b"content-length"]}
+                await send(message)
+                return
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            body, more = message.get("body", b""), message.get("more_body", False)
+            if self.reset_after is not None:
+                room = self.reset_after - sent
+                if len(body) >= room or not more:
+                    await send({"type": "http.response.body", "body": body[:max(0, room)], "more_body": True})
+                    raise ConnectionReset("emulated connection reset")
+                sent += len(body)
+                await send(message)
+                return
+            for i in range(0, len(body), self.step):
+                await send({"type": "http.response.body", "body": body[i:i + self.step], "more_body": True})
+                if self.sleep is not None:
+                    await self.sleep(self.interval)
+            if not more:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        await self.inner(scope, receive, relay)  # type: ignore[arg-type]
 
 
 def _provider_class(kind: str) -> type[ProviderEmulator]:
@@ -373,7 +414,12 @@ class _OriginRouter(httpx.AsyncBaseTransport):
         transport = self._routes.get(_origin(request.url))
         if transport is None:
             raise httpx.ConnectError(f"no emulator origin at {request.url.host}", request=request)
-        return await transport.handle_async_request(request)
+        try:
+            return await transport.handle_async_request(request)
+        except ConnectionReset:
+            # What a client sees over a socket when the server drops the connection mid-body.
+            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body "
+                                            "(emulated reset)", request=request) from None
 
     async def aclose(self) -> None:
         for t in self._routes.values():

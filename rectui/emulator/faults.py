@@ -8,7 +8,10 @@ Spec grammar (``--faults`` and ``POST /_emulator/faults``)::
 
 Every rule may take ``count=N`` (fire on the first N matching requests only), ``every=N`` (fire on
 every Nth matching request) or ``rate=P`` (fire with probability P from a seeded RNG, so a run is
-reproducible), and ``after=N`` (let the first N matching requests through). Knob names follow
+reproducible), and ``after=N`` (let the first N matching requests through). ``id=A|B`` limits a
+rule to requests whose path has one of those recording ids as a segment (``REC7`` matches
+``/recordings/REC7`` and ``/Recordings/REC7.json``), for per-item faults in a bulk operation: such a
+rule counts only the requests it matches. Knob names follow
 the fault plan of the reliability notes; the generic ones are applied by `apply_before` and
 `apply_after` in `rectui.emulator.app`, provider-specific ones are asked for with `Faults.take`.
 """
@@ -19,6 +22,7 @@ import fnmatch
 import random
 import threading
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 GENERIC_KNOBS = frozenset({
     "latency", "drip", "reset_after", "status", "retry_after", "content_type", "malformed_json",
@@ -34,7 +38,7 @@ KNOWN_KNOBS: set[str] = set(GENERIC_KNOBS) | {
 def register_knobs(*names: str) -> None:
     """Provider modules register the provider-specific knob names they understand."""
     KNOWN_KNOBS.update(names)
-_CONTROL = frozenset({"count", "every", "rate", "after"})
+_CONTROL = frozenset({"count", "every", "rate", "after", "id"})
 MEDIA_MODES = ("huge", "endless", "corrupt", "html", "hls", "empty", "long_lowbitrate")
 
 
@@ -52,11 +56,14 @@ class FaultRule:
     every: int | None = None
     rate: float | None = None
     after: int = 0
+    ids: frozenset[str] = frozenset()
     seen: int = 0
     fired: int = 0
 
-    def matches(self, provider: str, route: str) -> bool:
-        return fnmatch.fnmatchcase(f"{provider}.{route}", self.target)
+    def matches(self, provider: str, route: str, path: str | None = None) -> bool:
+        if not fnmatch.fnmatchcase(f"{provider}.{route}", self.target):
+            return False
+        return not self.ids or (path is not None and _path_has_id(path, self.ids))
 
     def param(self, name: str, default: str | None = None) -> str | None:
         return self.params.get(name, default)
@@ -72,6 +79,8 @@ class FaultRule:
 
     def describe(self) -> str:
         extra = "".join(f",{k}={v}" for k, v in self.params.items())
+        if self.ids:
+            extra += ",id=" + "|".join(sorted(self.ids))
         val = f"={self.value}" if self.value is not None else ""
         return f"{self.target}:{self.knob}{val}{extra}"
 
@@ -102,7 +111,9 @@ def parse_faults(spec: str) -> list[FaultRule]:
                 raise FaultSpecError(f"fault rule {raw!r}: parameter {part!r} needs a value")
             if name in _CONTROL:
                 try:
-                    if name == "rate":
+                    if name == "id":
+                        rule.ids = frozenset(i for i in val.split("|") if i)
+                    elif name == "rate":
                         rule.rate = float(val)
                     else:
                         setattr(rule, name, int(val))
@@ -136,11 +147,12 @@ class Faults:
         with self._lock:
             self.rules = []
 
-    def take(self, provider: str, route: str, knob: str) -> FaultRule | None:
-        """The first rule for this knob that fires on this request, counting it; else None."""
+    def take(self, provider: str, route: str, knob: str, path: str | None = None) -> FaultRule | None:
+        """The first rule for this knob that fires on this request (whose URL path is `path`, for
+        rules limited to some ids), counting it; else None."""
         with self._lock:
             for rule in self.rules:
-                if rule.knob != knob or not rule.matches(provider, route):
+                if rule.knob != knob or not rule.matches(provider, route, path):
                     continue
                 rule.seen += 1
                 if rule.seen <= rule.after:
@@ -156,10 +168,19 @@ class Faults:
                 return rule
         return None
 
-    def peek(self, provider: str, route: str, knob: str) -> FaultRule | None:
+    def peek(self, provider: str, route: str, knob: str, path: str | None = None) -> FaultRule | None:
         """A rule for this knob and route, without counting (for standing conditions)."""
         with self._lock:
             for rule in self.rules:
-                if rule.knob == knob and rule.matches(provider, route):
+                if rule.knob == knob and rule.matches(provider, route, path):
                     return rule
         return None
+
+
+def _path_has_id(path: str, ids: frozenset[str]) -> bool:
+    """Whether one of `path`'s segments is one of `ids`, with or without a `.json`-like suffix."""
+    for raw in path.split("/"):
+        seg = unquote(raw)
+        if seg in ids or seg.rsplit(".", 1)[0] in ids:
+            return True
+    return False

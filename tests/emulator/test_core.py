@@ -213,3 +213,45 @@ async def test_server_binds_three_loopback_origins_and_serves() -> None:
 def test_server_refuses_non_loopback_without_allow_remote() -> None:
     with pytest.raises(RemoteBindRefused, match="--allow-remote"):
         EmulatorServer(make(), host="0.0.0.0")
+
+
+# -- knobs added for the fault plan --------------------------------------------------------------
+
+def test_id_limits_a_rule_to_requests_naming_that_recording() -> None:
+    f = Faults("k.delete:status=500,id=REC7|REC9")
+    assert f.take("k", "delete", "status", "/v2/accounts/A/recordings/REC1") is None
+    assert f.take("k", "delete", "status", "/v2/accounts/A/recordings/REC7") is not None
+    assert f.take("k", "delete", "status", "/Accounts/A/Recordings/REC9.json") is not None
+    assert f.take("k", "delete", "status", "/recordings/REC%39") is not None          # percent-encoded
+    assert f.take("k", "delete", "status") is None                                    # no path: no match
+    assert f.rules[0].describe() == "k.delete:status=500,id=REC7|REC9"
+
+
+async def test_reset_after_cuts_the_body_and_resets_the_connection() -> None:
+    emu = make("echo.list:reset_after=5,count=1")
+    async with httpx.AsyncClient(transport=emu.transport(), base_url=emu.api_url) as c:
+        with pytest.raises(httpx.RemoteProtocolError):     # as over a socket
+            await c.get("/echo/list")
+        assert (await c.get("/echo/list")).status_code == 200
+
+
+async def test_gzip_bomb_is_generic_and_inflates_to_the_asked_size(call) -> None:
+    r = await call(make("echo.list:gzip_bomb=2"))
+    assert r.headers["content-encoding"] == "gzip" and len(r.content) == 2 * 1024 * 1024
+    assert int(r.headers["content-length"]) < 20_000
+
+
+async def test_drip_and_reset_work_on_media_responses_too(media_cache) -> None:
+    from rectui.emulator.app import EmulatorConfig as Config
+    emu = Emulator(Config(providers=("restcomm",), count=5, anchor=ANCHOR, media_cache_dir=media_cache,
+                          faults="restcomm.media:drip=0,bytes=4096,count=1;restcomm.media:reset_after=1000"),
+                   sleep=_no_sleep)
+    fact_id = emu["restcomm"].listed_ids()[0]
+    base = emu["restcomm"].config_entry()["base_url"]
+    sid = emu["restcomm"].config_entry()["account_sid"]
+    async with httpx.AsyncClient(transport=emu.transport()) as c:
+        url = f"{base}/Accounts/{sid}/Recordings/{fact_id}.wav"
+        whole = await c.get(url)
+        assert whole.status_code == 200 and whole.content[:4] == b"RIFF" and "content-length" not in whole.headers
+        with pytest.raises(httpx.RemoteProtocolError):
+            await c.get(url)
