@@ -60,6 +60,8 @@ class AppConfig:
     detail_delay: float = 0.15
     """Debounce before a highlighted row's details are fetched (0: at once, for tests)."""
     cursor_blink: bool = True
+    audio: Any | None = None
+    """`rectui.screens.playback.AudioOptions` (None: from `ui`: the user cache dir, simpleaudio)."""
 
 
 class RectuiApp(App[None]):
@@ -86,7 +88,14 @@ class RectuiApp(App[None]):
         return MainScreen(providers=cfg.providers, config_errors=cfg.config_errors, clock=cfg.clock, tz=cfg.tz,
                           read_only=cfg.read_only or cfg.ui.read_only, page_size=cfg.ui.page_size,
                           detail_delay=cfg.detail_delay, relay=cfg.relay, operations=cfg.operations,
-                          store=cfg.store, store_problem=cfg.store_problem)
+                          store=cfg.store, store_problem=cfg.store_problem, audio=self.audio_options())
+
+    def audio_options(self) -> Any:
+        from rectui.screens.playback import AudioOptions
+        cfg = self.config
+        if cfg.audio is not None:
+            return cfg.audio
+        return AudioOptions(cache_mb=cfg.ui.audio_cache_mb, media_max_mb=cfg.ui.media_max_mb)
 
     def on_mount(self) -> None:
         theme = self.config.ui.theme

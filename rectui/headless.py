@@ -90,7 +90,7 @@ async def cmd_ls(args: argparse.Namespace, out: TextIO | None = None) -> int:
     since = parse_when(args.since, "--since") if args.since else None
     until = parse_when(args.until, "--until") if args.until else None
     providers = [build_provider(n, loaded.providers[n]) for n in names]
-    target: Any = providers[0] if len(providers) == 1 else MergedProvider(providers)
+    target: Any = providers[0] if len(providers) == 1 else MergedProvider(providers, grace=None)  # complete, not fast
     local_sort = sort is not None and (sort.key, sort.descending) != ("start", True) and (
         sort.key not in target.capabilities.server_sort)
     query = ListQuery(since=since, until=until, sort=None if local_sort else sort,

@@ -12,6 +12,7 @@ from textual.pilot import Pilot
 from ui.harness import build, no_blink, settle
 
 from rectui.app import make_app
+from rectui.widgets.player_bar import PlayerBar
 from rectui.widgets.provider_sidebar import ProviderList
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 50), id="160x50")]
@@ -128,3 +129,21 @@ def test_recycle_bin(snap_compare: Any, media_cache: Path, size: tuple[int, int]
 def test_no_config(snap_compare: Any, size: tuple[int, int]) -> None:
     app = make_app(config_path=Path("~/.config/rectui/config.toml"), cursor_blink=False)
     assert snap_compare(app, terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_playing(snap_compare: Any, media_cache: Path, size: tuple[int, int]) -> None:
+    """The player bar under the detail pane: waveform with the playhead, position, speed, volume."""
+    h = build(media_cache)
+
+    async def seven_seconds_in(pilot: Pilot[Any]) -> None:
+        for _ in range(40):                     # the decode and the waveform finish in workers
+            await settle(pilot)
+            if pilot.app.screen.query_one(PlayerBar).peaks:
+                break
+        player = pilot.app.screen.playback.player   # type: ignore[attr-defined]
+        player.pause()                              # paused at 0:07: the same picture on every run
+        player.seek(7.0)
+        pilot.app.screen.query_one(PlayerBar).poll()
+
+    assert snap_compare(h.app, terminal_size=size, run_before=steps("3", "enter", then=seven_seconds_in))

@@ -14,6 +14,7 @@ item as it ends; `run_batch` is the one entry point, which tag editing and renam
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, tzinfo
@@ -47,6 +48,8 @@ from rectui.operations import ItemResult, Operations, QueueEvent, Target
 from rectui.providers.merged import MERGED_ID, MergedProvider
 from rectui.sanitize import one_line
 from rectui.screens.confirm import ActionPlan, ConfirmDialog
+from rectui.screens.playback import AudioOptions, Playback
+from rectui.screens.recording_actions import RecordingActions
 from rectui.screens.state import (
     BIN_ACTIONS,
     CAPABILITY_WORDS,
@@ -63,12 +66,13 @@ from rectui.screens.state import (
 )
 from rectui.widgets import formatting as fmt
 from rectui.widgets.detail_pane import DetailPane
+from rectui.widgets.player_bar import PlayerBar
 from rectui.widgets.provider_sidebar import ProviderSidebar, ProviderState
 from rectui.widgets.recordings_table import COLUMNS, RecordingsTable, matches, sort_rows
 from rectui.widgets.status_bar import StatusBar
 
 
-class MainScreen(Screen[None]):
+class MainScreen(RecordingActions, Screen[None]):
     """Browse recordings: every action is a key away; `?` lists them."""
 
     AUTO_FOCUS = "#recordings"
@@ -97,8 +101,32 @@ class MainScreen(Screen[None]):
                 tooltip="Clear the filter and go back to the table; with no filter, clear the marks"),
         Binding("R", "results", "Results", id="action-results",
                 tooltip="Each recording of the last delete, restore or purge, and what happened to it"),
+        Binding("t", "tag", "Tags", id="action-tag", tooltip="Add or remove tags of the marked recordings (else the "
+                "highlighted one): on the server where the provider keeps tags, else locally"),
+        Binding("E", "rename", "Rename", show=False, id="action-rename",
+                tooltip="Rename the highlighted recording (where the provider allows it)"),
+        Binding("f", "search", "Search", id="screen-search",
+                tooltip="Ask the server for a date range, caller, owner, status or topic (what this provider filters)"),
+        Binding("colon", "jump", "Go to page", show=False, id="page-jump",
+                tooltip="Go to a page by number (providers that number their pages)"),
+        Binding("less_than_sign", "first_page", "First page", show=False, id="page-first",
+                tooltip="Back to the first page"),
+        Binding("greater_than_sign", "last_page", "Last page", show=False, id="page-last",
+                tooltip="The last page (providers that number their pages)"),
+        Binding("w", "save_audio", "Save audio", show=False, id="audio-save",
+                tooltip="Save the highlighted recording's audio as WAV or MP3"),
+        Binding("left_square_bracket", "player('slower')", "Slower", show=False, id="audio-slower",
+                tooltip="Play slower (down to 0.5×, same pitch)"),
+        Binding("right_square_bracket", "player('faster')", "Faster", show=False, id="audio-faster",
+                tooltip="Play faster (up to 2×, same pitch)"),
+        Binding("9", "player('quieter')", "Quieter", show=False, id="audio-quieter", tooltip="Volume down"),
+        Binding("0", "player('louder')", "Louder", show=False, id="audio-louder", tooltip="Volume up"),
+        Binding("m", "player('mute')", "Mute", show=False, id="audio-mute", tooltip="Mute or unmute"),
+        Binding("z", "stop_audio", "Stop", show=False, id="audio-stop", tooltip="Stop playing"),
+        Binding("a", "provider(0)", "All providers", show=False, id="provider-all",
+                tooltip="The All providers view"),
         *(Binding(str(n), f"provider({n})", f"Provider {n}", show=False, id=f"provider-{n}",
-                  tooltip="0: All providers; 1–9: the providers in sidebar order") for n in range(10)),
+                  tooltip="1–8: the providers in sidebar order (a: All providers)") for n in range(1, 9)),
     ]
     HELP = "Browse recordings: the sidebar picks a provider, the table shows one page, the pane its details."
 
@@ -106,10 +134,12 @@ class MainScreen(Screen[None]):
                  clock: Callable[[], float], tz: tzinfo | None = None, read_only: bool = False,
                  page_size: int = 50, detail_delay: float = 0.15, relay: EventRelay | None = None,
                  operations: Operations | None = None, store: Any | None = None,
-                 store_problem: str | None = None) -> None:
+                 store_problem: str | None = None, audio: AudioOptions | None = None) -> None:
         super().__init__()
+        self.audio = audio or AudioOptions()
         self.providers: dict[str, Any] = {p.id: p for p in providers}
-        self.merged = MergedProvider(list(providers)) if providers else None
+        self.merged = (MergedProvider(list(providers), on_late_answer=self._late_answer_threadsafe)
+                       if providers else None)
         self.config_errors = dict(config_errors or {})
         self.clock = clock
         self.tz = tz
@@ -167,6 +197,7 @@ class MainScreen(Screen[None]):
                 yield RecordingsTable(tz=self.tz, names=self.names, id="recordings")
                 yield Static(id="table-message")
                 yield DetailPane(self.clock, tz=self.tz, id="detail")
+                yield PlayerBar(id="player")
         yield StatusBar(id="status")
         yield Footer()
 
@@ -193,6 +224,7 @@ class MainScreen(Screen[None]):
         self.ops.on_event = self._queue_event
         for queue in self.ops.queues.values():
             queue.on_event = self._queue_event
+        self.playback = Playback(self, self.query_one(PlayerBar), self.audio)
         self.sidebar.set_states(self.states)
         self.show_view(MERGED_ID)
         self.set_interval(1.0, self._tick)
@@ -207,6 +239,7 @@ class MainScreen(Screen[None]):
         self.set_class(self.size.height < 32, "-short")
 
     def on_unmount(self) -> None:
+        self.playback.close()
         if self.relay is not None:
             self.relay.detach()
 
@@ -237,7 +270,10 @@ class MainScreen(Screen[None]):
             size = settings.page_size
         if provider is not None:
             size = min(size, provider.capabilities.max_page_size)
-        return ListQuery(sort=view.server_sort, page_size=max(1, size), status="deleted" if view.bin else None)
+        update: dict[str, Any] = {"sort": view.server_sort, "page_size": max(1, size)}
+        if view.bin:
+            update["status"] = "deleted"
+        return (view.search or ListQuery()).model_copy(update=update)
 
     def loaded_recordings(self) -> list[Recording]:
         """The rows of the page on screen (unfiltered), for the palette's recording search."""
@@ -275,6 +311,13 @@ class MainScreen(Screen[None]):
                                                            and caps.can_restore)))
         if action == "results":
             return bool(self.batches)
+        if action in ("jump", "last_page"):
+            provider = self.provider_for_view(self.view_id)
+            return bool(view is not None and view.page is not None and provider is not None
+                        and provider.capabilities.page_style == "number"
+                        and getattr(provider, "page_cursor", None) is not None)
+        if action == "first_page":
+            return bool(view is not None and view.history)
         if action == "page":
             if view is None or view.page is None:
                 return None
@@ -394,7 +437,32 @@ class MainScreen(Screen[None]):
         except ProviderError as exc:
             self.post_message(ProviderFailed(view_id, "list", exc, request_id))
         else:
+            page = await self._with_local_tags(page)
             self.post_message(PageLoaded(view_id, query, cursor, page, request_id))
+
+    async def _with_local_tags(self, page: Page) -> Page:
+        """The page with each row's local tags (kept in the store) added to its tags; the store
+        is read in a thread. A store that cannot be read leaves the page as it came."""
+        store = self.store
+        if store is None or not page.items:
+            return page
+
+        def read() -> dict[tuple[str, str], frozenset[str]]:
+            by_provider: dict[str, list[str]] = {}
+            for rec in page.items:
+                by_provider.setdefault(rec.provider, []).append(rec.id)
+            return {(pid, rid): tags.local for pid, ids in by_provider.items()
+                    for rid, tags in store.tags_for_many(pid, ids).items() if tags.local}
+
+        try:
+            local = await asyncio.to_thread(read)
+        except RectuiError:
+            return page
+        if not local:
+            return page
+        items = tuple(r.model_copy(update={"tags": r.tags | local[r.key]}) if r.key in local else r
+                      for r in page.items)
+        return page.model_copy(update={"items": items})
 
     @work(group="prefetch", exclusive=True, exit_on_error=False, description="Prefetching the next page")
     async def prefetch_page(self, provider: Any, view_id: str, query: ListQuery, cursor: Cursor) -> None:
@@ -403,6 +471,7 @@ class MainScreen(Screen[None]):
         except ProviderError as exc:
             self.post_message(ProviderFailed(view_id, "prefetch", exc, -1))
         else:
+            page = await self._with_local_tags(page)
             self.post_message(PagePrefetched(view_id, query, cursor, page))
 
     @work(group="detail", exclusive=True, exit_on_error=False, description="Loading details")
@@ -462,11 +531,27 @@ class MainScreen(Screen[None]):
                 err = page.failures.get(pid)
                 if isinstance(err, RectuiError):
                     self._fail(pid, "list", err, notify=notify)
-                else:
+                elif pid not in page.late:     # a late provider keeps its waiting/loading status
                     self._ok(pid)
             self._ok(MERGED_ID)
         else:
             self._ok(view_id)
+
+    def _late_answer_threadsafe(self, provider_id: str) -> None:
+        """`MergedProvider`'s callback (on the event loop): a provider that kept "All providers"
+        waiting has answered, so the page on screen is merged again with its rows."""
+        if self.is_mounted:
+            self.call_later(self._late_rows, provider_id)
+
+    def _late_rows(self, provider_id: str) -> None:
+        view = self.views.get(MERGED_ID)
+        if view is None or view.page is None or provider_id not in view.page.late:
+            return
+        for key in [k for k in self._cache if k[0] == MERGED_ID]:
+            del self._cache[key]
+        if self.view_id == MERGED_ID:
+            self._load(view, view.cursor, view.offset, list(view.history), keep=self.table.current_key(),
+                       use_cache=False)
 
     def _ok(self, provider_id: str) -> None:
         state = self.states[provider_id]
@@ -787,9 +872,7 @@ class MainScreen(Screen[None]):
         if view is None:
             return
         if view.id == MERGED_ID and self.merged is not None:
-            # "All providers" keeps its providers' pages; a fresh one reads them again (its
-            # cursors are plain data, so the page on screen is the one asked for).
-            self.merged = MergedProvider(list(self.providers.values()))
+            self.merged.clear_cache()      # its providers' pages are read again; late requests go on
         for key in [k for k in self._cache if k[0] == view.id]:
             del self._cache[key]
         self._details.clear()
@@ -1026,10 +1109,24 @@ class MainScreen(Screen[None]):
         elif op == "restore":
             self.gone_bin.add(key)
             self.gone.discard(key)
+        elif op in ("tag", "rename"):
+            self._changed(key, result)
+            return False
         else:
             return False
         self._details.pop(key, None)
         return True
+
+    def _changed(self, key: tuple[str, str], result: ItemResult) -> None:
+        """A tag or rename result: the row shows the new tags or title at once."""
+        base = next((r for v in self.views.values() if v.page is not None for r in v.page.items if r.key == key),
+                    None)
+        if base is None:
+            return
+        if result.op == "tag" and result.tags is not None:
+            self.replace_rows({key: base.model_copy(update={"tags": result.tags.all})})
+        elif result.op == "rename" and result.recording is not None:
+            self.replace_rows({key: result.recording.model_copy(update={"tags": base.tags})})
 
     def on_batch_finished(self, message: BatchFinished) -> None:
         batch = next((b for b in self.batches if b.id == message.batch_id), None)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,23 +33,43 @@ if TYPE_CHECKING:
     from rectui.screens.save_audio import SaveRequest
 
 WAVEFORM_BUCKETS = 600
-NO_DEVICE_HINT = "Press w to save the audio as WAV or MP3 instead."
+NO_DEVICE_HINT = "Press w (or enter) to save the audio to a file."
+
+
+def no_device_text(reason: str) -> str:
+    """The one "no audio device" notice: the reason, and how to get the audio anyway."""
+    text = one_line(reason, limit=300).rstrip(". ")
+    return f"{text}. {NO_DEVICE_HINT}"
+
+
+@dataclass(frozen=True)
+class AudioOptions:
+    """How the app plays: the cache and its limits (`[ui]` settings), and for tests a player
+    and a device probe of their choosing."""
+
+    cache_root: Path | None = None
+    """None: `audio/` in the user cache directory."""
+    cache_mb: int = 2048
+    media_max_mb: int = 200
+    make_player: Callable[[], Player] | None = None
+    """None: simpleaudio."""
+    probe: Callable[[], str | None] | None = None
+    """None: `rectui.audio.probe_device`."""
 
 
 class Playback:
     """The one player of the app and the cache behind it."""
 
-    def __init__(self, screen: Screen[Any], bar: PlayerBar, *, cache_root: Path, cap_bytes: int,
-                 max_file_bytes: int, make_player: Callable[[], Player] | None = None,
-                 probe: Callable[[], str | None] | None = None,
+    def __init__(self, screen: Screen[Any], bar: PlayerBar, options: AudioOptions | None = None, *,
                  on_stage: Callable[[str], None] | None = None) -> None:
+        options = options or AudioOptions()
         self.screen = screen
         self.bar = bar
-        self.cache_root = cache_root
-        self.cap_bytes = cap_bytes
-        self.max_file_bytes = max_file_bytes
-        self._make_player = make_player
-        self._probe = probe
+        self.cache_root = options.cache_root
+        self.cap_bytes = options.cache_mb * 1024 * 1024
+        self.max_file_bytes = options.media_max_mb * 1024 * 1024
+        self._make_player = options.make_player
+        self._probe = options.probe
         self._on_stage = on_stage
         self.cache: MediaCache | None = None
         self.player: Player | None = None
@@ -124,7 +145,11 @@ class Playback:
     async def _open_cache(self) -> MediaCache:
         if self.cache is None:
             from rectui.audio import MediaCache
-            self.cache = await asyncio.to_thread(MediaCache, self.cache_root, self.cap_bytes, self.max_file_bytes)
+            root = self.cache_root
+            if root is None:
+                from rectui.paths import cache_dir
+                root = cache_dir() / "audio"
+            self.cache = await asyncio.to_thread(MediaCache, root, self.cap_bytes, self.max_file_bytes)
         return self.cache
 
     async def _probe_device(self) -> None:
@@ -170,7 +195,7 @@ class Playback:
             self._stage("no audio device · w saves the audio")
             if not self._told_no_device:
                 self._told_no_device = True
-                self.screen.notify(f"{self.device_problem}. {NO_DEVICE_HINT}", title="No audio device",
+                self.screen.notify(no_device_text(self.device_problem), title="No audio device",
                                    severity="warning", markup=False, timeout=10)
             return
         player = self._player()
@@ -225,8 +250,8 @@ class Playback:
             if self._told_no_device:
                 return
             self._told_no_device = True
-            self.screen.notify(f"{one_line(error.message, limit=300)} {NO_DEVICE_HINT}", title="No audio device",
-                               severity="warning", markup=False, timeout=10)
+            self.screen.notify(no_device_text(error.message), title="No audio device", severity="warning",
+                               markup=False, timeout=10)
             return
         self.screen.notify(one_line(error.message, limit=300), title=error.title, severity="error", markup=False)
 

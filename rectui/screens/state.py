@@ -77,6 +77,8 @@ class ViewState:
     """The row key the cursor goes back to when this view is shown again."""
     bin: bool = False
     """The provider's recycle bin (`ListQuery(status="deleted")`) rather than its recordings."""
+    search: ListQuery | None = None
+    """Filters asked of the server (the search form), or None for everything."""
 
     @property
     def natural(self) -> bool:

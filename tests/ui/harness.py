@@ -21,6 +21,7 @@ from rectui.emulator.app import Emulator, EmulatorConfig
 from rectui.messages import EventRelay
 from rectui.operations import Operations
 from rectui.paths import data_dir
+from rectui.screens.playback import AudioOptions
 from rectui.store import Store
 
 KINDS = ("genesys", "kazoo", "restcomm", "webex", "screendesk")
@@ -77,12 +78,19 @@ def build(media_cache: Path, *, count: int = 600, hostile: bool = False, faults:
         providers = [wrap(p) for p in providers]
     app_kwargs.setdefault("detail_delay", 0.0)
     app_kwargs.setdefault("cursor_blink", False)
+    app_kwargs.setdefault("audio", AudioOptions(make_player=lambda: silent_player(mono), probe=lambda: None))
     store = Store(store_path or data_dir() / "rectui.db", clock=clock)
     ops = Operations(providers, store, read_only=bool(app_kwargs.get("read_only")), clock=mono, sleep=mono.sleep,
                      wall=clock)
     app = make_app(providers, config_errors=errors, relay=relay, clock=clock, tz=UTC, store=store, operations=ops,
                    **app_kwargs)
     return Harness(app, emu, clock, mono, providers, store, ops)
+
+
+def silent_player(clock: Any) -> Any:
+    """The app's player in tests: the real player logic, no sound device, on the fake clock."""
+    from rectui.audio import SilentPlayer
+    return SilentPlayer(clock=clock)
 
 
 async def settle(pilot: Pilot[Any], rounds: int = 8) -> None:
