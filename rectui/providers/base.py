@@ -90,6 +90,24 @@ class RecordingProvider(Protocol):
     async def aclose(self) -> None: ...
 
 
+@runtime_checkable
+class NumberPaged(Protocol):
+    """What a provider that numbers its pages (`capabilities.page_style == "number"`: Genesys,
+    Restcomm, Screendesk) adds for first/last/jump-to page. Kept out of `RecordingProvider` and
+    out of `BaseProvider`: the UI reads a missing `page_cursor` as "cannot jump", so cursor-paged
+    providers (Kazoo, Webex) must not have one."""
+
+    def page_cursor(self, query: ListQuery, number: int) -> Cursor:
+        """The cursor that, given to `list_recordings(query, cursor)`, returns page `number`
+        (1-based) with the same items, `page_number`, `next` and `prev` as reaching it by
+        following `next` from the first page. Synchronous and sends nothing. A number past the
+        last page (the list shrank since its count was shown) lists the last page instead, whose
+        `page_number` says which it is (Restcomm in a date range, whose pages carry no number,
+        adds a warning instead); a number below 1 is a ValueError. A page that could only be
+        found by reading too many pages before it is `Unsupported`, raised by the listing."""
+        ...
+
+
 # -- the shared adapter base ------------------------------------------------------------------
 
 M = TypeVar("M", bound=BaseModel)
@@ -154,6 +172,13 @@ class BaseProvider:
 
     def cursor(self, **data: Any) -> Cursor:
         return Cursor(provider=self.id, token=json.dumps(data, separators=(",", ":"), sort_keys=True))
+
+    @staticmethod
+    def jump_number(number: int) -> int:
+        """A page number for `page_cursor`: a whole number from 1 (ValueError otherwise)."""
+        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+            raise ValueError(f"page numbers start at 1, not {number!r}")
+        return number
 
     def read_cursor(self, cursor: Cursor | None) -> dict[str, Any]:
         if cursor is None:

@@ -478,12 +478,24 @@ class GenesysProvider(BaseProvider):
         return f"{API_ROOT}/{self.seg(recording_id)}"
 
     # -- listing --------------------------------------------------------------------------------------
-    async def list_recordings(self, query: ListQuery, cursor: Cursor | None = None) -> Page:
+    def _listable(self, query: ListQuery) -> ListQuery:
         if query.status == "deleted":
             raise self.unsupported("list deleted recordings", "Genesys has no recycle bin; deletes are permanent")
         if query.status == "available":          # everything listed is available: not a filter
             query = query.model_copy(update={"status": None})
         self.require(query)
+        return query
+
+    def page_cursor(self, query: ListQuery, number: int) -> Cursor:
+        """The cursor of page `number` (1-based) of `query`: Genesys numbers its pages, so this is
+        the cursor "next" would reach, without the previous page's rows to skip (nothing to
+        compare with). A number past the last page (the list shrank since its count was shown)
+        lists the last page instead (`j`: a jump). ValueError below 1."""
+        query = self._listable(query)
+        return self.cursor(n=self.jump_number(number), s=self.page_size(query), x=[], j=1)
+
+    async def list_recordings(self, query: ListQuery, cursor: Cursor | None = None) -> Page:
+        query = self._listable(query)
         state = self.read_cursor(cursor)
         number = int(state.get("n", 1))
         size = int(state.get("s", self.page_size(query)))
@@ -527,6 +539,9 @@ class GenesysProvider(BaseProvider):
         page_count = listing.pageCount
         if page_count is None and total is not None:
             page_count = -(-total // size)
+        if state.get("j") and not listing.entities and page_count is not None and number > max(1, page_count):
+            # A jump past the end (the list shrank since its count was shown): the last page.
+            return await self.list_recordings(query, self.cursor(n=max(1, page_count), s=size, x=[]))
         # Page numbers are ours; the links only say whether there is more when no count is given.
         has_next = number < page_count if page_count is not None else bool(listing.nextUri and listing.entities)
         if not listing.entities and page_count is not None and number <= page_count:

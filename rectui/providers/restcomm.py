@@ -13,6 +13,10 @@ The API copies Twilio's 2010 style with its own values, and this adapter survive
 - **AfterSid done on our side**: the cursor remembers the edge row of the page it came from, and
   a row that moved across the page boundary (a new recording pushed the list down) is dropped,
   not shown twice.
+- **Jump to a page** (`page_cursor`): without a date range, page N is server page N − 1. With
+  one, page N is found from the first page: in time order the range's pages are consecutive
+  server pages (one more request; past the range's end, its last page by bisection, with a
+  warning); in other orders by following `next` (at most `JUMP_WALK_LIMIT` pages).
 - **Dates** are RFC-2822-like in the server's own offset with an unpadded day: parsed tolerantly
   (ISO 8601 too) and converted to UTC; the server's offset is learnt from them.
 - **`StartTime`/`EndTime` honour only the date part**, in the server's zone, and `EndTime` takes
@@ -65,6 +69,7 @@ ACCEPT_JSON = {"Accept": "application/json"}
 SORT_FIELDS = {"start": "DateCreated", "duration": "Duration", "call_id": "CallSid"}
 MAX_PAGE_SIZE = 1000          # the server has none; ListQuery's own bound, ~0.6 MB of JSON
 MAX_SKIPPED_PAGES = 20        # pages emptied by the date trim that one call may read past
+JUMP_WALK_LIMIT = 30          # pages one jump may read through in a date range sorted other than by date
 MARGIN_KNOWN = timedelta(hours=3)      # the server's offset may change with DST across the range
 MARGIN_UNKNOWN = timedelta(hours=15)   # no offset learnt yet: covers every offset from -12 to +14
 _PLAIN_PATH = re.compile(r"/[A-Za-z0-9._~/-]*")   # nothing a URL parser would change
@@ -320,6 +325,28 @@ class RestcommProvider(BaseProvider):
             params["SortBy"] = f"{SORT_FIELDS[q.sort.key]}:{'desc' if q.sort.descending else 'asc'}"
         return params
 
+    def page_cursor(self, query: ListQuery, number: int) -> Cursor:
+        """The cursor of page `number` (1-based) of `query`, in one of two forms.
+
+        Without a date range: server page `number - 1`, with no edge row (nothing to compare
+        with) and, as every cursor of such a query has, no server-day window, floor or ceiling;
+        `j` marks a jump, so a page past the end (the list shrank since its count was shown)
+        lists the last page instead.
+
+        With a date range the trim makes pages uneven, skips empty ones, and the day window and
+        floor are only learnt from the first page, so the cursor holds just the number (`w`) and
+        the listing finds the page (`_jump_in_range`)."""
+        q = self._listable(query)
+        number = self.jump_number(number)
+        if q.since is None and q.until is None:
+            return self._page_at(q, number - 1, self.page_size(q), jump=True)
+        return self.cursor(w=number, n=self.page_size(q), q=self._query_key(q))
+
+    def _page_at(self, q: ListQuery, page: int, size: int, *, jump: bool = False) -> Cursor:
+        """A cursor to server page `page` (0-based) of a query with no date range."""
+        extra = {"j": 1} if jump else {}
+        return self.cursor(p=page, d=1, n=size, q=self._query_key(q), s=None, e=None, b=None, f=0, c=None, **extra)
+
     async def list_recordings(self, query: ListQuery, cursor: Cursor | None = None) -> Page:
         q = self._listable(query)
         state = self.read_cursor(cursor)
@@ -329,6 +356,8 @@ class RestcommProvider(BaseProvider):
         if q.call_id is not None and not set(q.call_id) <= _CALL_SID_CHARS:
             # CallSid is an SQL LIKE: `%` and `_` would be wildcards. No call SID holds them.
             return Page(items=(), total=0, page_number=1, page_count=1, sorted_on_server=q.sort is not None)
+        if "w" in state:
+            return await self._jump_in_range(query, q, self.jump_number(int(state["w"])))
         size = int(state.get("n") or self.page_size(q))
         days = (state.get("s"), state.get("e")) if state else self._server_days(q)
         params = self._list_params(q, size, days)
@@ -347,6 +376,8 @@ class RestcommProvider(BaseProvider):
         skipped_out = False
         for hop in range(MAX_SKIPPED_PAGES + 1):
             fetched = await self._fetch_page(params, page)
+            if fetched is None and state.get("j"):
+                return await self._jump_to_last(query, q, params)
             if fetched is None:
                 return await self._past_the_end(q, key, size, days, params, page)
             body = fetched
@@ -370,6 +401,8 @@ class RestcommProvider(BaseProvider):
                 break
             page += direction
         assert body is not None
+        if state.get("j") and not rows.items and page > 0 and page * size >= body.total:
+            return await self._jump_to_last(query, q, params)     # the extra empty page, or past it
 
         warnings: list[str] = []
         if rows.no_sid:
@@ -419,6 +452,64 @@ class RestcommProvider(BaseProvider):
             raise
         data = self.http.parse_json(response)
         return self.parse(_ListPage, data, "GET recordings")
+
+    async def _jump_in_range(self, query: ListQuery, q: ListQuery, number: int) -> Page:
+        """Page `number` of a date-ranged listing, as following `next` from the first page reaches it.
+
+        In time order the pages in the range are consecutive server pages: page `number` is the
+        first page's server page plus `number - 1`, one request after the first page's; past the
+        end of the range, the last page with rows is found by bisection (a few requests) and
+        returned with a warning. Other sorts scatter the range over every server page, so the
+        adapter follows `next` itself, at most `JUMP_WALK_LIMIT` pages."""
+        page = await self.list_recordings(query)
+        if number == 1 or page.next is None:
+            return self._past_range(page, number, 1)
+        if q.sort is not None and q.sort.key != "start":
+            if number - 1 > JUMP_WALK_LIMIT:
+                raise self.unsupported(f"go to page {number:,} of a date range sorted by {q.sort.key}",
+                                       f"it is found by reading every page before it; at most page "
+                                       f"{JUMP_WALK_LIMIT + 1} (use next, or sort by date)")
+            reached = 1
+            while reached < number and page.next is not None:
+                page, reached = await self.list_recordings(query, page.next), reached + 1
+            return self._past_range(page, number, reached)
+        template = self.read_cursor(page.next)        # page 2: the server page after page 1's
+
+        async def at(server_page: int) -> Page:
+            return await self.list_recordings(query, self.cursor(**{**template, "p": server_page, "b": None}))
+
+        second, size = int(template["p"]), int(template["n"])
+        target = await at(second + number - 2)
+        if target.items:
+            return target
+        # Past the range: bisect below the target, and below the server's last page (its count for
+        # the day window), so no probe costs a 400 and a second request.
+        counted = await self._fetch_page(self._list_params(q, size, (template.get("s"), template.get("e"))), 0)
+        end = _page_count(counted.total, size) - 1 if counted is not None else second + number - 3
+        last, reached, lo, hi = page, 1, second, min(second + number - 3, end)
+        while lo <= hi:                               # the last server page that holds rows
+            mid = (lo + hi) // 2
+            probe = await at(mid)
+            if probe.items:
+                last, reached, lo = probe, mid - second + 2, mid + 1
+            else:
+                hi = mid - 1
+        return self._past_range(last, number, reached)
+
+    @staticmethod
+    def _past_range(page: Page, wanted: int, reached: int) -> Page:
+        """`page`, which is page `reached`; when page `wanted` was asked, past the range's end, say so."""
+        if reached >= wanted:
+            return page
+        note = f"page {wanted:,} is past the end of the date range: this is its last page, page {reached:,}"
+        return page.model_copy(update={"warnings": (*page.warnings, note)})
+
+    async def _jump_to_last(self, query: ListQuery, q: ListQuery, params: dict[str, str]) -> Page:
+        """A jump past the end (the list shrank since its count was shown): the last page."""
+        first = await self._fetch_page(params, 0)
+        assert first is not None
+        size = int(params["PageSize"])
+        return await self.list_recordings(query, self._page_at(q, _page_count(first.total, size) - 1, size))
 
     async def _past_the_end(self, q: ListQuery, key: str, size: int, days: tuple[str | None, str | None],
                             params: dict[str, str], page: int) -> Page:

@@ -436,6 +436,8 @@ class ScreendeskProvider(BaseProvider):
         r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
     ORDER_APPROXIMATE: ClassVar[bool] = True
     MAX_SERVER_PAGES_PER_CALL: ClassVar[int] = 12
+    _server_per: int | None = None
+    """The server's page size as last seen (pagy's `items`), for `page_cursor`."""
 
     def make_auth(self) -> OriginBoundAuth | None:
         return HeaderAuth.bearer(self.origins, self.settings.api_token)
@@ -486,6 +488,17 @@ class ScreendeskProvider(BaseProvider):
             return False
         return True
 
+    def page_cursor(self, query: ListQuery, number: int) -> Cursor:
+        """The cursor of page `number` (1-based) of `query`. Pages are slices of the adapter's
+        size over server pages of the server's size, so this cursor holds the page number (`page`)
+        and the server page size last seen (`per`, may be unknown or stale): the listing turns it
+        into the position "next" would have reached (`(number - 1) × size`) once it knows the
+        sizes. A number past the last page (the list shrank since its count was shown) lists the
+        last page instead."""
+        self.require(query)
+        wanted = query.page_size or getattr(self.settings, "page_size", None)
+        return self.cursor(page=self.jump_number(number), per=self._server_per, size=wanted)
+
     async def list_recordings(self, query: ListQuery, cursor: Cursor | None = None) -> Page:
         self.require(query)
         state = self.read_cursor(cursor)
@@ -494,8 +507,11 @@ class ScreendeskProvider(BaseProvider):
         seen = set(state.get("seen", ()))
         wanted: int | None = query.page_size or getattr(self.settings, "page_size", None) or state.get("size")
         warnings: list[str] = []
+        jump: int | None = self.jump_number(int(state["page"])) if "page" in state else None
         if per is None:
             pos = 0
+        elif jump is not None and wanted:   # a jump with the sizes known: the position now, no extra request
+            pos, jump = (jump - 1) * max(1, min(wanted, self.capabilities.max_page_size)), None
         number = pos // per + 1 if per else 1
         rows: list[tuple[_Recording | None, Any, list[str]]] = []
         fetched, realigned = 0, False
@@ -513,6 +529,11 @@ class ScreendeskProvider(BaseProvider):
                 per = pg.items
             per = per or max(len(recs), 1)
             size = max(1, min(wanted or per, self.capabilities.max_page_size))
+            if jump is not None:    # a jump learning the server's page size from page 1
+                pos, jump = (jump - 1) * size, None
+                if pos // per + 1 != number:
+                    number, rows = pos // per + 1, []
+                    continue
             start = (number - 1) * per
             rows.extend(r for i, r in enumerate(recs) if pos <= start + i < pos + size)
             pages = pg.pages if pg.pages is not None else pg.last_page
@@ -525,6 +546,13 @@ class ScreendeskProvider(BaseProvider):
             if pos + size <= start + per or not more or fetched >= self.MAX_SERVER_PAGES_PER_CALL:
                 break
             number += 1
+
+        self._server_per = per
+        count = pg.count if pg.count is not None and pg.count >= 0 else None
+        if "page" in state and count is not None and pos > 0 and pos >= count:
+            # A jump past the end (the list shrank since its count was shown): the last page.
+            last = (max(1, -(-count // size)) - 1) * size
+            return await self.list_recordings(query, self.cursor(pos=last, per=per, size=size))
 
         slice_end = pos + size
         if slice_end < start + len(recs):
@@ -555,7 +583,6 @@ class ScreendeskProvider(BaseProvider):
         if repeated:
             warnings.append(f"{_plural(repeated, 'recording', 'recordings')} already shown skipped "
                             "(the list changed while paging)")
-        count = pg.count if pg.count is not None and pg.count >= 0 else None
         return Page(
             items=tuple(items),
             next=self.cursor(pos=next_pos, per=per, size=size, seen=ids) if next_pos is not None else None,
