@@ -61,6 +61,8 @@ class AppConfig:
     """Debounce before a highlighted row's details are fetched (0: at once, for tests)."""
     cursor_blink: bool = True
     audio: Any | None = None
+    remember_theme: bool = True
+    """Keep the theme chosen in the palette for the next start (in the user data dir)."""
     """`rectui.screens.playback.AudioOptions` (None: from `ui`: the user cache dir, simpleaudio)."""
 
 
@@ -99,13 +101,23 @@ class RectuiApp(App[None]):
 
     def on_mount(self) -> None:
         theme = self.config.ui.theme
-        if theme in self.available_themes:
+        remembered = remembered_theme() if self.config.remember_theme else None
+        if remembered in self.available_themes:
+            self.theme = remembered          # chosen in the palette last time: it wins over the default
+        elif theme in self.available_themes:
             self.theme = theme
         else:
             self.notify(f"Unknown theme {theme!r}; using {self.theme}.", title="Config", severity="warning",
                         markup=False)
+        if self.config.remember_theme:
+            self.theme_changed_signal.subscribe(self, self._theme_changed)
         if self.config.keymap:
             self.set_keymap(dict(self.config.keymap))
+
+    def _theme_changed(self, theme: Any) -> None:
+        name = getattr(theme, "name", None)
+        if isinstance(name, str):
+            self.run_worker(lambda: remember_theme(name), thread=True, group="ui-state", exit_on_error=False)
 
     async def on_unmount(self) -> None:
         for provider in self.config.providers:
@@ -131,6 +143,37 @@ class RectuiApp(App[None]):
         if commands is not None:
             for title, help_text, callback in commands():
                 yield SystemCommand(escape(title), escape(help_text), callback)
+
+
+UI_STATE = "ui-state.json"
+
+
+def remembered_theme() -> str | None:
+    """The theme last chosen in the palette, or None (no file, or one that cannot be read)."""
+    import json
+
+    from rectui.paths import data_dir
+    try:
+        data = json.loads((data_dir() / UI_STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    theme = data.get("theme") if isinstance(data, dict) else None
+    return theme if isinstance(theme, str) and len(theme) < 100 else None
+
+
+def remember_theme(name: str) -> None:
+    """Write the chosen theme atomically; a failure only means it is not remembered."""
+    import json
+    import os
+
+    from rectui.paths import data_dir, ensure_private_dir
+    try:
+        folder = ensure_private_dir(data_dir())
+        tmp = folder / f".{UI_STATE}.{os.getpid()}.part"
+        tmp.write_text(json.dumps({"theme": name}), encoding="utf-8")
+        os.replace(tmp, folder / UI_STATE)
+    except OSError:
+        pass
 
 
 def _explain(exc: ValidationError, name: str) -> str:

@@ -15,6 +15,7 @@ item as it ends; `run_batch` is the one entry point, which tag editing and renam
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, tzinfo
@@ -227,6 +228,7 @@ class MainScreen(RecordingActions, Screen[None]):
         self.playback = Playback(self, self.query_one(PlayerBar), self.audio)
         self.sidebar.set_states(self.states)
         self.show_view(MERGED_ID)
+        self.load_kept_listings()
         self.set_interval(1.0, self._tick)
 
     def _tick(self) -> None:
@@ -311,7 +313,9 @@ class MainScreen(RecordingActions, Screen[None]):
                                                            and caps.can_restore)))
         if action == "results":
             return bool(self.batches)
-        if action in ("jump", "last_page"):
+        if action == "jump":            # cursor-paged providers: `action_jump` says why not
+            return view is not None and view.page is not None
+        if action == "last_page":
             provider = self.provider_for_view(self.view_id)
             return bool(view is not None and view.page is not None and provider is not None
                         and provider.capabilities.page_style == "number"
@@ -510,10 +514,81 @@ class MainScreen(RecordingActions, Screen[None]):
             # marks survive a refresh of the page for the rows still listed, never a move elsewhere
             self.table.clear_marks(keep={r.key for r in page.items} if same_page else None)
         view.cursor, view.offset, view.history, view.page = pending.cursor, pending.offset, pending.history, page
+        view.stale = ""
+        self._renumber(view, pending.query, page)
         self._page_ok(pending.view, page, notify=True)
+        if (self.store is not None and pending.view != MERGED_ID and not view.history and not view.bin
+                and view.search is None and view.server_sort is None and page.items):
+            self.keep_listing(pending.view, page)
         if pending.view == self.view_id:
             self._show_rows(keep=pending.keep)
         self._prefetch(view, pending.query)
+
+    def _renumber(self, view: ViewState, query: ListQuery, page: Page) -> None:
+        """A jump past the end lands on the last page: its range and "previous" follow the page
+        the provider says this is, not the number asked for."""
+        provider = self.provider_for_view(view.id)
+        number = page.page_number
+        if (number is None or number == view.page_number or number < 1
+                or getattr(provider, "page_cursor", None) is None):
+            return
+        size = query.page_size or len(page.items) or 1
+        view.offset = (number - 1) * size
+        view.history = [(None, 0)] + [(provider.page_cursor(query, n), (n - 1) * size) for n in range(2, number)]
+        view.history = view.history[:number - 1]
+
+    # -- the listing kept for the next start -------------------------------------------------
+    @work(group="store", exit_on_error=False, description="Keeping the first page for the next start")
+    async def keep_listing(self, provider_id: str, page: Page) -> None:
+        """Page 1 of a provider's plain listing goes to the store: the next start shows it at once."""
+        from rectui.store import listing_key
+        store = self.store
+        with contextlib.suppress(RectuiError):
+            await asyncio.to_thread(store.cache_page, provider_id, listing_key(None), 1, page.items, total=page.total)
+
+    @work(group="store", exit_on_error=False, description="Reading the rows kept from the last run")
+    async def load_kept_listings(self) -> None:
+        """At start: each provider's first page from the last run, shown at once, marked stale
+        until the provider answers (and the journal's open entries settled)."""
+        store = self.store
+        if store is None:
+            return
+        size = self.page_size
+
+        def read() -> dict[str, tuple[list[Recording], str, int | None]]:
+            out = {}
+            now = self.clock()
+            for pid in self.providers:
+                try:
+                    kept = store.load_listing(pid, "{}")
+                except RectuiError:
+                    continue
+                if kept is not None and kept.pages:
+                    out[pid] = (list(kept.rows[:size]), kept.describe_age(now), kept.total)
+            return out
+
+        kept = await asyncio.to_thread(read)
+        if kept:
+            self.call_later(self._show_kept, kept)
+        try:
+            await self.ops.reconcile()
+        except RectuiError as exc:
+            self.notify(one_line(redact(exc.message), limit=300), title="Journal", severity="warning", markup=False)
+
+    def _show_kept(self, kept: dict[str, tuple[list[Recording], str, int | None]]) -> None:
+        for pid, (rows, age, total) in kept.items():
+            view = self.views.setdefault(pid, ViewState(pid))
+            if view.page is None:
+                view.page, view.stale = Page(items=tuple(rows), total=total), age
+        merged = self.views.get(MERGED_ID)
+        if merged is not None and merged.page is None:
+            rows = sorted((r for rows, _, _ in kept.values() for r in rows),
+                          key=lambda r: r.start.timestamp() if r.start else 0.0, reverse=True)[:self.page_size]
+            ages = sorted({age for _, age, _ in kept.values()})
+            merged.page, merged.stale = Page(items=tuple(rows)), ages[-1] if ages else "cached"
+        view = self.view
+        if view is not None and view.stale:
+            self._show_rows()
 
     def _prefetch(self, view: ViewState, query: ListQuery) -> None:
         page = view.page
@@ -724,7 +799,9 @@ class MainScreen(RecordingActions, Screen[None]):
             return
         name = self.names.get(view.id, view.id)
         parts = [f"{name} · recycle bin" if view.bin else name]
-        if view.page is not None:
+        if view.stale and view.page is not None:
+            parts += [f"{fmt.count(len(view.page.items))} rows from the last run ({view.stale})", "refreshing…"]
+        elif view.page is not None:
             page = view.page
             parts.append(fmt.page_range(view.offset, len(page.items), page.total))
             if page.page_count:
@@ -958,6 +1035,8 @@ class MainScreen(RecordingActions, Screen[None]):
         their provider is in flight (what is on screen may be about to change)."""
         if not rows:
             return "No recording is highlighted."
+        if self.view is not None and self.view.stale:
+            return "These rows are from the last run: wait for the provider's fresh page (r reloads it)."
         view = self.view
         in_bin = bool(view is not None and view.bin)
         if op in BIN_ACTIONS and not in_bin:

@@ -79,6 +79,8 @@ class ViewState:
     """The provider's recycle bin (`ListQuery(status="deleted")`) rather than its recordings."""
     search: ListQuery | None = None
     """Filters asked of the server (the search form), or None for everything."""
+    stale: str = ""
+    """Set while the page shown is the one kept from an earlier run ("cached 3 h ago")."""
 
     @property
     def natural(self) -> bool:

@@ -1,0 +1,87 @@
+"""The start of a session: the first page each provider showed last time appears at once, marked
+as from the last run, until the provider answers; nothing destructive runs on those rows."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from ui.harness import build, settle
+
+from rectui.models import ListQuery, Page
+from rectui.screens.main import MainScreen
+
+
+class Gate:
+    """An adapter stand-in whose listing waits for `open` (a provider that has not answered yet)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.open = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def list_recordings(self, query: ListQuery, cursor: Any = None) -> Page:
+        await self.open.wait()
+        return await self.inner.list_recordings(query, cursor)
+
+
+async def _until(pilot: Any, check: Any, rounds: int = 200) -> bool:
+    for _ in range(rounds):
+        if check():
+            return True
+        await pilot.pause(0.01)
+    return check()
+
+
+async def test_rows_from_the_last_run_show_at_once_marked_stale_and_refuse_deletes(media_cache: Path,
+                                                                                   tmp_path: Path) -> None:
+    store = tmp_path / "rectui.db"
+    first = build(media_cache, kinds=("restcomm",), store_path=store)
+    async with first.app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        await pilot.press("1")
+        await settle(pilot)
+        screen = first.app.screen
+        assert isinstance(screen, MainScreen)
+        shown = [r.key for r in screen.table.rows_shown]
+    first.store.close()
+
+    gates: list[Gate] = []
+
+    def gate(provider: Any) -> Any:
+        gates.append(Gate(provider))
+        return gates[-1]
+
+    second = build(media_cache, kinds=("restcomm",), store_path=store, wrap=gate)
+    async with second.app.run_test(size=(160, 45)) as pilot:
+        screen = second.app.screen
+        assert isinstance(screen, MainScreen)
+        await pilot.press("1")
+        assert await _until(pilot, lambda: bool(screen.table.rows_shown))
+        assert [r.key for r in screen.table.rows_shown] == shown          # before the provider answered
+        assert "from the last run" in screen.status_bar.left_text
+        await pilot.press("d")
+        await pilot.pause()
+        assert not isinstance(second.app.screen, type(None)) and isinstance(second.app.screen, MainScreen)
+        assert any("last run" in n.message for n in second.app._notifications)
+        gates[0].open.set()
+        assert await _until(pilot, lambda: "from the last run" not in screen.status_bar.left_text)
+        await settle(pilot)
+        assert "1–50 of" in screen.status_bar.left_text
+
+
+async def test_a_theme_chosen_in_the_app_is_remembered_for_the_next_start(media_cache: Path) -> None:
+    first = build(media_cache, kinds=("restcomm",))
+    async with first.app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert first.app.theme == "textual-dark"
+        first.app.theme = "nord"                     # what the palette's "Change theme" does
+        await pilot.pause()
+        await first.app.workers.wait_for_complete()
+    second = build(media_cache, kinds=("restcomm",))
+    async with second.app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert second.app.theme == "nord"
