@@ -28,6 +28,26 @@ async def _sidebar(pilot: Pilot[Any]) -> None:
     pilot.app.screen.query_one(ProviderList).focus()
 
 
+async def _playing(pilot: Pilot[Any]) -> None:
+    """Wait for the waveform, then hold the player at 0:42 (the same picture every time)."""
+    from rectui.widgets.player_bar import PlayerBar
+    bar = pilot.app.screen.query_one(PlayerBar)
+    for _ in range(40):
+        await settle(pilot)
+        if bar.peaks:
+            break
+    player = pilot.app.screen.playback.player  # type: ignore[attr-defined]
+    player.pause()
+    player.seek(42.0)
+    bar.poll()
+
+
+async def _delete_dialog(pilot: Pilot[Any]) -> None:
+    for key in ("space", "space", "space", "d"):
+        await pilot.press(key)
+        await settle(pilot)
+
+
 SHOTS: dict[str, tuple[dict[str, Any], tuple[str, ...], Callable[[Pilot[Any]], Awaitable[None]] | None]] = {
     "all-providers": ({}, (), None),
     "provider-detail": ({}, ("2", "down", "down"), None),
@@ -36,6 +56,10 @@ SHOTS: dict[str, tuple[dict[str, Any], tuple[str, ...], Callable[[Pilot[Any]], A
     "help": ({}, ("question_mark",), None),
     "palette": ({}, ("ctrl+p", "r", "o", "a", "d"), None),
     "provider-errors": ({"faults": ERROR_FAULTS}, ("2",), _sidebar),
+    "playing": ({}, ("3", "down", "enter"), _playing),
+    "delete-dialog": ({}, ("4",), _delete_dialog),
+    "search-form": ({}, ("2", "f"), None),
+    "tag-editor": ({}, ("3", "t"), None),
 }
 
 
