@@ -46,6 +46,8 @@ class RecordingActions:
             return
         reason = screen.gate_reason("play", rec)
         if reason is not None:
+            if rec.viewer_url:
+                reason += ": o opens its viewer page in a browser"
             screen.notify(reason, title="Nothing to play", severity="warning", markup=False, timeout=6)
             return
         provider = screen.providers.get(rec.provider)
