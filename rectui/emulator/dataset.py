@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
@@ -34,20 +34,65 @@ NOTES = [None, None, "", "Customer asked for a callback.", "Follow up next week.
 TAGS = ["vip", "follow-up", "billing", "support", "sales", "legal-hold", "training", "qa"]
 SAMPLE_RATES = [8000, 8000, 8000, 16000, 16000, 22050, 44100, 48000]
 
-# Hostile values, on only with `hostile=True`: a small fixed share of recordings carry them.
-HOSTILE_TEXTS = [
+# Hostile values, on only with `hostile=True`: a small fixed share of recordings carry them, and,
+# so that a demo or a scan meets every kind on its first page, every other one of each provider's
+# newest `2 * len(HOSTILE_TEXTS)` recordings does. A hostile recording gets a hostile title, hostile
+# caller/callee/owner names, notes and an extra tag; half of them an unsafe id suffix too.
+#
+# Every escape or control carries a unique canary (`CANARY-<KIND>-<FIELD>`) right after its
+# introducer and the parameters that make it dangerous. Shown inertly, the control becomes U+FFFD
+# and the canary stays readable text; if the control ever reached a terminal, the terminal's bytes
+# hold the canary right after ESC or a C1 code (`HOSTILE_CANARIES` maps each canary to its raw
+# prefix, for such a scan).
+CANARY = "CANARY"
+ST = "\x1b\\"             # string terminator: ESC backslash
+
+# kind -> (raw prefix the canary follows, what comes after the canary)
+_ESCAPES: dict[str, tuple[str, str]] = {
+    "CSI2J": ("\x1b[2J", "\x1b[31mred alert\x1b[0m"),               # clear the screen, then colour
+    "OSC52": ("\x1b]52;c;", "\x07clipboard"),                       # clipboard write, BEL-terminated
+    "OSC52ST": ("\x1b]52;p;", ST + "selection"),                     # primary selection, ST-terminated
+    "OSC0": ("\x1b]0;", "\x07title"),                                # window title, BEL-terminated
+    "OSC2ST": ("\x1b]2;", ST + "title"),                              # window title, ST-terminated
+    "OSC8": ("\x1b]8;;", ST + "link\x1b]8;;" + ST),                   # hyperlink (the canary is the URI)
+    "DCS": ("\x1bP", "+q544e" + ST),                                 # device control string
+    "APC": ("\x1b_", "Ga=T" + ST),                                   # application program command
+    "PM": ("\x1b^", ST + "privacy"),                                 # privacy message
+    "RIS": ("\x1bc", " reset"),                                      # full terminal reset
+    "C1CSI": ("\x9b", "2J c1 csi"),                                  # raw U+009B (8-bit CSI)
+    "C1OSC": ("\x9d0;", "\x9c c1 osc"),                              # raw U+009D OSC, U+009C ST
+    "NUL": ("\x00", " nul byte"),
+    "DEL": ("\x7f", " del byte"),
+    "BIDI": ("\u202e", "\u202c exe.txt reversed"),                   # right-to-left override
+}
+HOSTILE_CANARIES: dict[str, str] = {}     # canary -> the raw prefix it follows in the hostile value
+
+
+def _hostile(kind: str, field_: str, lead: str = "", tail: str | None = None) -> str:
+    """`lead`, the escape `kind`'s prefix, its canary for `field_`, and its tail; registers the canary."""
+    prefix, usual_tail = _ESCAPES[kind]
+    canary = f"{CANARY}-{kind}-{field_}"
+    HOSTILE_CANARIES[canary] = prefix
+    return lead + prefix + canary + (usual_tail if tail is None else tail)
+
+
+HOSTILE_TEXTS = [                          # titles and topics: markup first, then every escape
     "[bold]x",
     "[@click=app.quit]Click me[/]",
     "[/red]",
     "Q&A [draft]",
-    "\x1b[2J\x1b[31mred alert\x1b[0m",
-    "\x1b]52;c;Y2FuYXJ5LWNsaXBib2FyZA==\x07clipboard",
-    "\x1b]0;pwned title\x07title",
-    "\x1b]8;;http://evil.example/\x1b\\link\x1b]8;;\x1b\\",
-    "\u202eevil.exe\u202c reversed",
-    "nul\x00byte del\x7f c1\x9b31m",
+    *(_hostile(kind, "TITLE") for kind in _ESCAPES),
     "T" * 10_000,
 ]
+HOSTILE_NAMES = [_hostile(kind, "NAME", lead) for kind, lead in
+                 (("OSC52", "Mallory "), ("OSC8", "Eve "), ("C1CSI", "Trudy "), ("BIDI", "Oscar "))]
+HOSTILE_NOTES = [_hostile(kind, "NOTE", lead) for kind, lead in
+                 (("DCS", "Note: "), ("OSC52ST", ""), ("APC", "See "), ("NUL", "Call"), ("OSC0", ""))]
+HOSTILE_TAGS = [_hostile(kind, "TAG") for kind in ("OSC8", "CSI2J", "C1OSC", "OSC52")]
+# Server error messages, for the emulator's `status=…,message=…` fault (so no `,` or `;`, the
+# fault grammar's separators); Genesys, Webex and Screendesk put that message in their error bodies.
+HOSTILE_ERRORS = [_hostile(kind, "ERROR", "upstream said: ") for kind in ("CSI2J", "C1CSI", "DCS")]
+# Ids stay printable ASCII: the adapters clean ids too, and a listed id must be the server's own.
 HOSTILE_ID_SUFFIXES = ["../other", "a/b", "x?y=1", "%2e%2e", "#frag"]
 HOSTILE_SHARE = 0.03
 
@@ -110,6 +155,24 @@ def _duration(rng: random.Random) -> float:
     return round(d, 3)
 
 
+def _make_hostile(fact: Fact, slot: int) -> Fact:
+    """`fact` with hostile values in every free-text field: title, names, notes, an extra tag and,
+    for every other slot, an id suffix."""
+    def renamed(person: Person, k: int) -> Person:
+        return replace(person, name=HOSTILE_NAMES[k % len(HOSTILE_NAMES)])
+
+    owner = renamed(fact.owner, slot)
+    other = renamed(fact.callee if fact.caller == fact.owner else fact.caller, slot + 1)
+    caller, callee = (other, owner) if fact.direction == "inbound" else (owner, other)
+    return replace(
+        fact, caller=caller, callee=callee, owner=owner,
+        notes=HOSTILE_NOTES[slot % len(HOSTILE_NOTES)],
+        tags=tuple(sorted({*fact.tags, HOSTILE_TAGS[slot % len(HOSTILE_TAGS)]})),
+        hostile_text=HOSTILE_TEXTS[slot % len(HOSTILE_TEXTS)],
+        hostile_id=HOSTILE_ID_SUFFIXES[-1 - slot // 2 % len(HOSTILE_ID_SUFFIXES)] if slot % 2 == 0 else None,
+    )
+
+
 @dataclass
 class Dataset:
     """`count` recordings for one provider, newest first, built lazily."""
@@ -151,14 +214,9 @@ class Dataset:
         other = _person(rng, f"{self.seed}:{self.provider}:{index}")
         direction = rng.choice(["inbound", "outbound"])
         caller, callee = (other, owner) if direction == "inbound" else (owner, other)
-        hostile_text = hostile_id = None
-        if self.hostile and rng.random() < HOSTILE_SHARE:
-            hostile_text = HOSTILE_TEXTS[index % len(HOSTILE_TEXTS)]
-            if index % 3 == 0:
-                hostile_id = HOSTILE_ID_SUFFIXES[index % len(HOSTILE_ID_SUFFIXES)]
-        else:
-            rng.random()
-        return Fact(
+        roll = rng.random()     # always drawn: hostile values change no other field of a recording
+        slot = self._hostile_slot(index, roll)
+        fact = Fact(
             index=index,
             uid=uid,
             start=self.start_of(index),
@@ -173,9 +231,20 @@ class Dataset:
             channels=2 if rng.random() < 0.2 else 1,
             tags=tuple(sorted(rng.sample(TAGS, rng.choice([0, 0, 0, 1, 1, 2])))),
             flag=rng.randrange(1000),
-            hostile_text=hostile_text,
-            hostile_id=hostile_id,
+            hostile_text=None,
+            hostile_id=None,
         )
+        return fact if slot is None else _make_hostile(fact, slot)
+
+    def _hostile_slot(self, index: int, roll: float) -> int | None:
+        """Which hostile values recording `index` carries, or None for a calm one: every other one
+        of the newest `2 * len(HOSTILE_TEXTS)` (so the first page shows every kind), and a
+        `HOSTILE_SHARE` of the rest."""
+        if not self.hostile:
+            return None
+        if index < 2 * len(HOSTILE_TEXTS):
+            return index // 2 if index % 2 else None
+        return index if roll < HOSTILE_SHARE else None
 
     def _first_before(self, when: datetime, lo: int = 0) -> int:
         """The first index >= lo whose start time is before `when` (start times fall with the index)."""
