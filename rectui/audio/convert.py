@@ -35,6 +35,8 @@ DEMUXERS: dict[str, str] = {"wav": "wav", "mp3": "mp3", "ogg": "ogg", "webm": "m
 DEVICE_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
 """Rates simpleaudio accepts (it refuses 12000 as "weird"), up to 48 kHz to bound the PCM size."""
 MAX_SECONDS = 10800
+"""Decoded audio stops here (3 h): a 10-hour low-bitrate file would otherwise fill the cache with
+about 580 MB of PCM; the first 3 h play and `PcmFile.warning` says the rest was cut."""
 SAMPLE_WIDTH = 2
 WAV_HEADER_BYTES = 44
 READ_CHUNK = 256 * 1024
@@ -250,6 +252,15 @@ class PcmFile:
         return f"<PcmFile {self.path.name} {self.rate} Hz ×{self.channels} {self._frames} frames {state}>"
 
 
+def _span(seconds: float) -> str:
+    """`3 h`, `2 min`, `45 s`: the decode limit in words."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
@@ -424,6 +435,9 @@ class _Decoder:
             return EmptyAudio()
         if self.errors:
             self.pcm.warning = f"the file seems damaged or cut short ({self._reason()}); playing what decoded"
+        elif self.pcm.rate and self.pcm.frames_ready >= MAX_SECONDS * self.pcm.rate - self.pcm.rate // 100:
+            self.pcm.warning = (f"only the first {_span(MAX_SECONDS)} of this recording are played (longer "
+                                "recordings are cut there); save the original file for the rest")
         return None
 
     def _reason(self) -> str:

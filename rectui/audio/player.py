@@ -357,14 +357,16 @@ class BasePlayer:
         """Start the window beginning at media position `at`, or note why not (buffering, end,
         error); returns the running window or None."""
         rate = pcm.rate
+        if pcm.done and (not rate or round(at * rate) >= pcm.frames_ready):
+            # The end, or a decode that failed before its header (corrupt media): stop wanting
+            # to play, else this thread would poll a finished file forever.
+            self._at_end(gen, pcm)
+            return None
         if rate:
             start = round(at * rate)
             speed = self._speed
             want = max(1, int(self.window_seconds * speed * rate))
             ready = pcm.frames_ready
-            if pcm.done and start >= ready:
-                self._at_end(gen, pcm)
-                return None
             if pcm.done or ready - start >= min(want, int(START_SECONDS * rate)):
                 return self._play_window(gen, pcm, start, min(want, ready - start), speed)
         with self._cond:                       # not enough decoded yet: wait for more

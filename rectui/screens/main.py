@@ -805,9 +805,9 @@ class MainScreen(RecordingActions, Screen[None]):
             page = view.page
             parts.append(fmt.page_range(view.offset, len(page.items), page.total))
             if page.page_count:
-                parts.append(f"page {page.page_number or view.page_number}/{fmt.count(page.page_count)}")
+                parts.append(f"page {fmt.count(page.page_number or view.page_number)}/{fmt.count(page.page_count)}")
             else:
-                parts.append(f"page {view.page_number}")
+                parts.append(f"page {fmt.count(view.page_number)}")
             parts.append(self.sort_description(view))
             if page.warnings:
                 parts.append("; ".join(page.warnings))

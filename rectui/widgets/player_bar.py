@@ -70,6 +70,8 @@ def status_line(state: Any, stage: str = "") -> str:
              "muted" if state.muted else f"vol {round(state.volume * 100)}%"]
     if state.status == "error" and state.error is not None:
         parts.append(fmt.fit(getattr(state.error, "title", "") or str(state.error), 60))
+    elif getattr(state, "warning", None):
+        parts.append(fmt.fit(state.warning, 80))         # a damaged file, or only its first 3 h
     elif stage:
         parts.append(stage)
     elif state.status == "paused":

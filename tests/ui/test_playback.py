@@ -267,3 +267,16 @@ async def test_a_selects_all_providers_and_digits_select_providers(media_cache: 
         await pilot.press("a")
         await settle(pilot)
         assert screen.view_id == "all"
+
+
+async def test_the_player_line_shows_position_speed_volume_and_a_decoder_warning() -> None:
+    from rectui.audio import PlayerState
+    from rectui.widgets.player_bar import status_line, waveform
+
+    state = PlayerState(status="playing", position=64.0, duration=192.0, speed=1.25, volume=0.8)
+    assert status_line(state) == "▶ 1:04 / 3:12 · ×1.25 · vol 80%"
+    cut = PlayerState(status="playing", position=0.0, duration=10800.0, warning="only the first 3 h are played")
+    assert status_line(cut).endswith("only the first 3 h are played")
+    assert status_line(PlayerState(status="paused", muted=True, duration=5.0)).endswith("muted · paused")
+    line = waveform([0.0, 0.5, 1.0, 0.25], 8, 0.5)
+    assert len(line.plain) == 8 and line.plain[0] == " " and "█" in line.plain
