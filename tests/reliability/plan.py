@@ -95,7 +95,9 @@ PLAN: dict[int, list[str]] = {
          "tests/ui/test_hostile.py::test_hostile_titles_show_verbatim_in_table_detail_filter_and_palette",
          ACT + "test_hostile_titles_show_verbatim_in_the_dialog_and_the_results",
          "tests/ui/test_hostile.py::test_hostile_server_messages_in_errors_are_shown_verbatim"],
-    28: ["tests/test_sanitize.py::test_hostile_controls_become_visible_replacement",
+    28: ["tests/pty/test_byte_scan.py::test_byte_scan_every_screen_at_160x50_then_80x24",
+         "tests/pty/test_byte_scan.py::test_the_scan_catches_an_app_that_does_not_clean",
+         "tests/test_sanitize.py::test_hostile_controls_become_visible_replacement",
          R + "test_fuzz.py::test_fuzz_clean_leaves_no_control_or_bidi_override_keeps_joiners_and_is_idempotent"],
     29: [UI + "test_r29_unicode_long_and_multiline_titles_are_one_aligned_cut_line_per_row",
          "tests/test_sanitize.py::test_scripts_and_joiners_survive",
@@ -182,7 +184,6 @@ PLAN: dict[int, list[str]] = {
 }
 
 PARTIAL: dict[int, str] = {
-    28: "the pseudo-terminal byte scan (a canary per escape, OSC 52 and OSC 8) is not written yet",
     48: "an unhandled exception's crash screen (Textual's traceback) is not searched for the canary yet",
     53: "SIGKILL mid-delete and reconciling are proven; SIGHUP to the app under a pty is not",
 }
