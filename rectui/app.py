@@ -58,6 +58,8 @@ class AppConfig:
     """The operations queue (`rectui.operations.Operations`); built over `providers` and `store`
     when None."""
     detail_delay: float = 0.15
+    merge_grace: float | None = 1.5
+    """How long "All providers" waits for slower providers after the first answers (None: for all)."""
     """Debounce before a highlighted row's details are fetched (0: at once, for tests)."""
     cursor_blink: bool = True
     audio: Any | None = None
@@ -90,7 +92,8 @@ class RectuiApp(App[None]):
         return MainScreen(providers=cfg.providers, config_errors=cfg.config_errors, clock=cfg.clock, tz=cfg.tz,
                           read_only=cfg.read_only or cfg.ui.read_only, page_size=cfg.ui.page_size,
                           detail_delay=cfg.detail_delay, relay=cfg.relay, operations=cfg.operations,
-                          store=cfg.store, store_problem=cfg.store_problem, audio=self.audio_options())
+                          store=cfg.store, store_problem=cfg.store_problem, audio=self.audio_options(),
+                          merge_grace=cfg.merge_grace)
 
     def audio_options(self) -> Any:
         from rectui.screens.playback import AudioOptions

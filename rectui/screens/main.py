@@ -135,11 +135,12 @@ class MainScreen(RecordingActions, Screen[None]):
                  clock: Callable[[], float], tz: tzinfo | None = None, read_only: bool = False,
                  page_size: int = 50, detail_delay: float = 0.15, relay: EventRelay | None = None,
                  operations: Operations | None = None, store: Any | None = None,
-                 store_problem: str | None = None, audio: AudioOptions | None = None) -> None:
+                 store_problem: str | None = None, audio: AudioOptions | None = None,
+                 merge_grace: float | None = 1.5) -> None:
         super().__init__()
         self.audio = audio or AudioOptions()
         self.providers: dict[str, Any] = {p.id: p for p in providers}
-        self.merged = (MergedProvider(list(providers), on_late_answer=self._late_answer_threadsafe)
+        self.merged = (MergedProvider(list(providers), grace=merge_grace, on_late_answer=self._late_answer_threadsafe)
                        if providers else None)
         self.config_errors = dict(config_errors or {})
         self.clock = clock

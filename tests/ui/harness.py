@@ -78,6 +78,7 @@ def build(media_cache: Path, *, count: int = 600, hostile: bool = False, faults:
         providers = [wrap(p) for p in providers]
     app_kwargs.setdefault("detail_delay", 0.0)
     app_kwargs.setdefault("cursor_blink", False)
+    app_kwargs.setdefault("merge_grace", None)      # "All providers" waits for all: the same page every run
     app_kwargs.setdefault("audio", AudioOptions(make_player=lambda: silent_player(mono), probe=lambda: None))
     store = Store(store_path or data_dir() / "rectui.db", clock=clock)
     ops = Operations(providers, store, read_only=bool(app_kwargs.get("read_only")), clock=mono, sleep=mono.sleep,

@@ -85,3 +85,26 @@ async def test_a_theme_chosen_in_the_app_is_remembered_for_the_next_start(media_
     async with second.app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         assert second.app.theme == "nord"
+
+
+async def test_all_providers_shows_what_arrived_and_a_late_provider_joins_when_it_answers(media_cache: Path) -> None:
+    gates: list[Gate] = []
+
+    def gate_kazoo(provider: Any) -> Any:
+        if provider.id != "kazoo":
+            return provider
+        gates.append(Gate(provider))
+        return gates[-1]
+
+    h = build(media_cache, kinds=("kazoo", "restcomm"), wrap=gate_kazoo, merge_grace=0.05)
+    async with h.app.run_test(size=(160, 45)) as pilot:
+        screen = h.app.screen
+        assert isinstance(screen, MainScreen)
+        assert await _until(pilot, lambda: bool(screen.table.rows_shown))     # Kazoo has not answered
+        assert {r.provider for r in screen.table.rows_shown} == {"restcomm"}
+        assert "Kazoo" in screen.status_bar.left_text                         # the page names the late one
+        assert screen.states["kazoo"].status != "ok"
+        gates[0].open.set()
+        assert await _until(pilot, lambda: "kazoo" in {r.provider for r in screen.table.rows_shown}, rounds=500)
+        keys = [r.key for r in screen.table.rows_shown]
+        assert len(keys) == len(set(keys))
