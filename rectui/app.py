@@ -122,6 +122,21 @@ class RectuiApp(App[None]):
         if isinstance(name, str):
             self.run_worker(lambda: remember_theme(name), thread=True, group="ui-state", exit_on_error=False)
 
+    def _fatal_error(self) -> None:
+        """Textual's crash report shows every frame's local variables, where a header or a
+        secret could sit: ours is the plain traceback, no locals, with every secret redacted."""
+        import sys
+        import traceback
+
+        from rich.text import Text
+
+        from rectui.logs import redact
+
+        self.bell()
+        report = redact("".join(traceback.format_exception(*sys.exc_info())))
+        self._exit_renderables.append(Text(report))
+        self._close_messages_no_wait()
+
     async def on_unmount(self) -> None:
         for provider in self.config.providers:
             with contextlib.suppress(Exception):

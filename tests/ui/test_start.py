@@ -108,3 +108,29 @@ async def test_all_providers_shows_what_arrived_and_a_late_provider_joins_when_i
         assert await _until(pilot, lambda: "kazoo" in {r.provider for r in screen.table.rows_shown}, rounds=500)
         keys = [r.key for r in screen.table.rows_shown]
         assert len(keys) == len(set(keys))
+
+
+async def test_the_crash_report_shows_no_locals_and_no_secret(media_cache: Path) -> None:
+    from rectui.logs import register_secret
+
+    canary = "CANARY-crash-7f3e2b9d1c"
+    register_secret(canary)
+    h = build(media_cache, kinds=("restcomm",))
+
+    def explode() -> None:
+        token = canary                      # a local a crash report with locals would print
+        raise RuntimeError(f"bad answer for token={token}")
+
+    h.app.action_explode = explode  # type: ignore[attr-defined]
+    h.app._print_error_renderables = lambda: None  # type: ignore[method-assign]  # keep them to read
+    try:
+        async with h.app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press("ctrl+p")        # any moment: run the failing action
+            h.app.call_later(h.app.run_action, "explode")
+            await pilot.pause(0.2)
+    except RuntimeError:
+        pass                                   # run_test re-raises the app's crash
+    report = "".join(str(r) for r in h.app._exit_renderables)
+    assert "RuntimeError" in report and "bad answer" in report
+    assert canary not in report and "token =" not in report
