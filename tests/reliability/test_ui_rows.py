@@ -5,7 +5,6 @@ the composed screen (`screen_text`)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 from rich.cells import cell_len
 from textual.command import CommandPalette
 from ui import harness
-from ui.harness import Harness, build, screen_text, settle
+from ui.harness import Gate, Harness, build, screen_text, settle
 
 from rectui.app import RectuiApp, build_providers
 from rectui.models import ListQuery, Page
@@ -70,20 +69,6 @@ def actions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 # -- row 1 -----------------------------------------------------------------------------------------
 
-class Gate:
-    """A provider whose listings wait until the test opens the gate (a server slow to answer,
-    without sleeping)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.open = asyncio.Event()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def list_recordings(self, query: ListQuery, cursor: Any = None) -> Page:
-        await self.open.wait()
-        return await self.inner.list_recordings(query, cursor)
 
 
 async def test_r01_a_slow_first_byte_shows_loading_and_keys_still_work(media_cache: Path) -> None:

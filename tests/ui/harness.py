@@ -4,6 +4,7 @@ Shared by the Pilot tests, the snapshot tests and the screenshots (`from ui.harn
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -86,6 +87,22 @@ def build(media_cache: Path, *, count: int = 600, hostile: bool = False, faults:
     app = make_app(providers, config_errors=errors, relay=relay, clock=clock, tz=UTC, store=store, operations=ops,
                    **app_kwargs)
     return Harness(app, emu, clock, mono, providers, store, ops)
+
+
+class Gate:
+    """A provider whose listings wait until the test opens the gate (a server slow to answer,
+    without sleeping)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.open = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def list_recordings(self, query: Any, cursor: Any = None) -> Any:
+        await self.open.wait()
+        return await self.inner.list_recordings(query, cursor)
 
 
 def silent_player(clock: Any) -> Any:

@@ -3,11 +3,10 @@ results dropped; an unexpected worker error; the API-call log."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
-from ui.harness import build, screen_text, settle
+from ui.harness import Gate, build, screen_text, settle
 
 from rectui.messages import PageLoaded
 from rectui.models import ListQuery, Page
@@ -98,19 +97,6 @@ async def test_a_retried_request_shows_in_the_api_log_and_ends_ok(media_cache: P
         assert screen.states["restcomm"].status == "ok" and screen.table.row_count == 50
 
 
-class Gate:
-    """An adapter stand-in whose listing waits for `open` (a slow provider)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.open = asyncio.Event()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def list_recordings(self, query: ListQuery, cursor: Any = None) -> Page:
-        await self.open.wait()
-        return await self.inner.list_recordings(query, cursor)
 
 
 async def test_a_slow_provider_never_freezes_the_app_and_stale_pages_are_dropped(media_cache: Path) -> None:

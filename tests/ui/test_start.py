@@ -3,29 +3,12 @@ as from the last run, until the provider answers; nothing destructive runs on th
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
-from ui.harness import build, settle
+from ui.harness import Gate, build, settle
 
-from rectui.models import ListQuery, Page
 from rectui.screens.main import MainScreen
-
-
-class Gate:
-    """An adapter stand-in whose listing waits for `open` (a provider that has not answered yet)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.open = asyncio.Event()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def list_recordings(self, query: ListQuery, cursor: Any = None) -> Page:
-        await self.open.wait()
-        return await self.inner.list_recordings(query, cursor)
 
 
 async def _until(pilot: Any, check: Any, rounds: int = 200) -> bool:
