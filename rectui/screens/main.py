@@ -63,6 +63,7 @@ from rectui.screens.state import (
     Batch,
     Pending,
     ViewState,
+    history_to,
     status_for,
 )
 from rectui.widgets import formatting as fmt
@@ -535,8 +536,7 @@ class MainScreen(RecordingActions, Screen[None]):
             return
         size = query.page_size or len(page.items) or 1
         view.offset = (number - 1) * size
-        view.history = [(None, 0)] + [(provider.page_cursor(query, n), (n - 1) * size) for n in range(2, number)]
-        view.history = view.history[:number - 1]
+        view.history = history_to(provider, query, number, size)
 
     # -- the listing kept for the next start -------------------------------------------------
     @work(group="store", exit_on_error=False, description="Keeping the first page for the next start")

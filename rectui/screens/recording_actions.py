@@ -17,6 +17,7 @@ from textual.widgets import DataTable
 from rectui.models import ListQuery, Page, Recording
 from rectui.providers.merged import MERGED_ID
 from rectui.screens.playback import Playback
+from rectui.screens.state import history_to
 from rectui.widgets.player_bar import PlayerBar
 
 if TYPE_CHECKING:
@@ -226,8 +227,7 @@ class RecordingActions:
             screen._load(view, None, 0, [], keep=None)
             return
         cursor = provider.page_cursor(query, number)
-        history = [(None, 0)] + [(provider.page_cursor(query, n), (n - 1) * size) for n in range(2, number)]
-        screen._load(view, cursor, (number - 1) * size, history, keep=None)
+        screen._load(view, cursor, (number - 1) * size, history_to(provider, query, number, size), keep=None)
 
     def action_last_page(self) -> None:
         screen: Any = self

@@ -4,6 +4,7 @@ request counts, which status an error means, and which recording actions a provi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from rectui.errors import AuthError, ConfigError, RateLimited, RectuiError, Unavailable
 from rectui.models import Cursor, ListQuery, Page, SortSpec
@@ -94,6 +95,14 @@ class ViewState:
     @property
     def page_number(self) -> int:
         return len(self.history) + 1
+
+
+def history_to(provider: Any, query: ListQuery, number: int, size: int) -> list[tuple[Cursor | None, int]]:
+    """(cursor, offset) of every page before page `number` of a number-paged provider, for
+    "previous page" after a jump (`page_cursor` sends nothing)."""
+    if number <= 1:
+        return []
+    return [(None, 0)] + [(provider.page_cursor(query, n), (n - 1) * size) for n in range(2, number)]
 
 
 @dataclass
