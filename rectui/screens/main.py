@@ -29,7 +29,7 @@ from textual.content import Content
 from textual.events import Key
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
 from rectui.errors import ProviderError, RateLimited, RectuiError
@@ -70,7 +70,7 @@ from rectui.widgets import formatting as fmt
 from rectui.widgets.detail_pane import DetailPane
 from rectui.widgets.player_bar import PlayerBar
 from rectui.widgets.provider_sidebar import ProviderSidebar, ProviderState
-from rectui.widgets.recordings_table import COLUMNS, RecordingsTable, matches, sort_rows
+from rectui.widgets.recordings_table import COLUMNS, Haystacks, RecordingsTable, sort_rows
 from rectui.widgets.status_bar import StatusBar
 
 
@@ -162,6 +162,11 @@ class MainScreen(RecordingActions, Screen[None]):
         self.views: dict[str, ViewState] = {}
         self.view_id = ""
         self.needle = ""
+        self._haystacks = Haystacks(self.names)
+        """The `/` filter's text of each loaded row, built once."""
+        self._sorted_rows: tuple[Page, tuple[object, ...], list[Recording]] | None = None
+        """The page on screen sorted (page, sort, rows): a filter keystroke does not sort again."""
+        self._warming: list[Recording] | None = None
         self.raw = False
         self.api_log: deque[Any] = deque(maxlen=500)
         """Recent `HttpEvent`s of every provider (method, path, status; never a query or secret)."""
@@ -745,12 +750,18 @@ class MainScreen(RecordingActions, Screen[None]):
         if view is None or view.page is None:
             return []
         gone = self.gone_bin if view.bin else self.gone
-        rows = [r for r in view.page.items if r.key not in gone] if gone else list(view.page.items)
-        if not view.natural and not view.sorted_on_server():
-            rows = sort_rows(rows, view.sort_column, view.descending)
-        if self.needle:
-            rows = [r for r in rows if matches(r, self.needle, self.names)]
-        return rows
+        local_sort = not view.natural and not view.sorted_on_server()
+        # the page sorted once per (page, sort, hidden rows), not once per filter keystroke
+        signature = (view.sort_column, view.descending, local_sort, frozenset(gone))
+        cached = self._sorted_rows
+        if cached is not None and cached[0] is view.page and cached[1] == signature:
+            rows = cached[2]
+        else:
+            rows = [r for r in view.page.items if r.key not in gone] if gone else list(view.page.items)
+            if local_sort:
+                rows = sort_rows(rows, view.sort_column, view.descending)
+            self._sorted_rows = (view.page, signature, rows)
+        return self._haystacks.filter(rows, self.needle)
 
     def _show_rows(self, keep: str | None = None) -> None:
         view = self.view
@@ -758,6 +769,9 @@ class MainScreen(RecordingActions, Screen[None]):
             return
         keep = keep or self.table.current_key()
         rows = self.visible_rows()
+        if not self.needle and self._warming is not rows:
+            self._warming = rows
+            self.call_later(self._warm_filter, rows, 0)
         self.table.show_rows(rows, show_provider=view.id == MERGED_ID, sort_column=view.sort_column,
                              descending=view.descending, needle=self.needle, keep=keep)
         if rows:
@@ -771,6 +785,12 @@ class MainScreen(RecordingActions, Screen[None]):
             self._message("No recordings here." if view.page_number == 1 else "No more recordings.")
         self._highlight_changed()
         self._status()
+
+    def _warm_filter(self, rows: list[Recording], start: int) -> None:
+        """Build the `/` filter's text of the rows shown, 1,000 rows per turn of the message
+        loop (keys are handled in between), so the first keystroke does not pay for it."""
+        if self._warming is rows and start < len(rows):
+            self.call_later(self._warm_filter, rows, self._haystacks.warm(rows, start))
 
     def _message(self, text: str) -> None:
         """A message in place of the rows (loading, empty, an error); "" shows the rows."""
@@ -832,8 +852,8 @@ class MainScreen(RecordingActions, Screen[None]):
             self.status_bar.set_right("")
 
     # -- the detail pane ---------------------------------------------------------------------
-    @on(DataTable.RowHighlighted, "#recordings")
-    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    @on(RecordingsTable.Highlighted)
+    def _row_highlighted(self, event: RecordingsTable.Highlighted) -> None:
         self._highlight_changed()
 
     def _sync_bindings(self) -> None:

@@ -12,8 +12,6 @@ import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from textual.widgets import DataTable
-
 from rectui.models import ListQuery, Page, Recording
 from rectui.providers.merged import MERGED_ID
 from rectui.screens.playback import Playback
@@ -22,6 +20,7 @@ from rectui.widgets.player_bar import PlayerBar
 
 if TYPE_CHECKING:
     from rectui.screens.tag_editor import TagChange
+    from rectui.widgets.recordings_table import RecordingsTable
 
 PLAYER_COMMANDS = {"faster": "faster", "slower": "slower", "louder": "louder", "quieter": "quieter",
                    "mute": "toggle_mute", "pause": "toggle"}
@@ -34,11 +33,10 @@ class RecordingActions:
 
     # -- play --------------------------------------------------------------------------------
     # (handlers by name: Textual collects `@on` decorators only from message-pump classes)
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_recordings_table_selected(self, event: RecordingsTable.Selected) -> None:
         """Enter in the table plays the highlighted recording (again: pause/resume)."""
-        if event.data_table.id == "recordings":
-            event.stop()
-            self.action_play()
+        event.stop()
+        self.action_play()
 
     def action_play(self) -> None:
         screen: Any = self

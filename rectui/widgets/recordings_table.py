@@ -8,15 +8,20 @@ refreshes and sorts by moving it back to that key. Marks (multi-select) are keye
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import ClassVar
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.binding import Binding, BindingType
+from textual.geometry import Region, Size
 from textual.message import Message
-from textual.widgets import DataTable
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from rectui.models import Recording
 from rectui.widgets import formatting as fmt
@@ -99,9 +104,40 @@ def marked(text: str, needle: str, width: int) -> Text:
     return out
 
 
-class RecordingsTable(DataTable[Text]):
-    """One page of recordings. `s` sorts by the next column, `S` reverses; the screen decides
-    whether the server or the loaded rows are sorted."""
+class RecordingsTable(ScrollView, can_focus=True):
+    """One page of recordings, drawn line by line: only the rows on screen are rendered, so a
+    page of any size (and a filter over it) costs what the visible rows cost, never one widget
+    or one measured cell per row (Textual's `DataTable` measures every cell it is given, about
+    160 ms per 1,000 rows). `s` sorts by the next column, `S` reverses; the screen decides
+    whether the server or the loaded rows are sorted.
+
+    Line 0 is the header; row `i` is drawn at line `i + 1 - scroll_y` (the virtual height is
+    the rows plus the header, so scrolling never hides the last row behind it)."""
+
+    DEFAULT_CSS = """
+    RecordingsTable {
+        background: $surface;
+        color: $foreground;
+        &:focus { background-tint: $foreground 5%; }
+        & > .recordings--header { text-style: bold; background: $panel; color: $foreground; }
+        &:ansi > .recordings--header { background: ansi_bright_blue; color: ansi_default; }
+        & > .recordings--even-row { background: $surface-lighten-1 50%; }
+        &:dark > .recordings--even-row { background: $surface-darken-1 40%; }
+        & > .recordings--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        &:focus > .recordings--cursor {
+            background: $block-cursor-background;
+            color: $block-cursor-foreground;
+            text-style: $block-cursor-text-style;
+        }
+    }
+    """
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "recordings--header", "recordings--cursor", "recordings--even-row",
+    }
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "sort_next", "Sort", id="table-sort",
@@ -113,8 +149,14 @@ class RecordingsTable(DataTable[Text]):
                 tooltip="The previous page of recordings"),
         Binding("down,j", "cursor_down", "Down", show=False, id="table-down", tooltip="Next recording"),
         Binding("up,k", "cursor_up", "Up", show=False, id="table-up", tooltip="Previous recording"),
+        Binding("pagedown", "cursor_page(1)", "Screen down", show=False, id="table-screen-down",
+                tooltip="Down by a screenful of rows"),
+        Binding("pageup", "cursor_page(-1)", "Screen up", show=False, id="table-screen-up",
+                tooltip="Up by a screenful of rows"),
         Binding("home,g", "scroll_top", "First row", show=False, id="table-first", tooltip="First row of the page"),
         Binding("end,G", "scroll_bottom", "Last row", show=False, id="table-last", tooltip="Last row of the page"),
+        Binding("enter", "select_cursor", "Play", show=False, id="table-select",
+                tooltip="Play the highlighted recording (again: pause or resume)"),
         Binding("space", "toggle_mark", "Mark", id="table-mark",
                 tooltip="Mark or unmark the highlighted recording and move down (actions apply to the marked rows)"),
         Binding("shift+down", "mark_range(1)", "Mark down", show=False, id="table-mark-down",
@@ -141,9 +183,21 @@ class RecordingsTable(DataTable[Text]):
 
         count: int
 
+    @dataclass
+    class Highlighted(Message):
+        """The cursor moved to another recording (None: the table is empty)."""
+
+        recording: Recording | None
+
+    @dataclass
+    class Selected(Message):
+        """Enter (or a click on the highlighted row): the recording to act on."""
+
+        recording: Recording
+
     def __init__(self, *, tz: tzinfo | None = None, names: Mapping[str, str] | None = None,
                  id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True, cell_padding=CELL_PADDING)
+        super().__init__(id=id)
         self.tz = tz
         self.names: Mapping[str, str] = names or {}
         """Provider id → display name, for the Provider column."""
@@ -155,9 +209,60 @@ class RecordingsTable(DataTable[Text]):
         self.marks: dict[tuple[str, str], Recording] = {}
         """Marked recordings by (provider, id), in the order they were marked."""
         self._columns: list[tuple[str, int]] = []
-        self._sort_label = ""
+        self._index: dict[tuple[str, str], int] | None = None
+        """Row index by (provider, id), built when first needed (not on every filter keystroke)."""
+        self._cursor = 0
 
-    # -- rendering ---------------------------------------------------------------------------
+    # -- rows --------------------------------------------------------------------------------
+    @property
+    def row_count(self) -> int:
+        return len(self.rows_shown)
+
+    @property
+    def cursor_row(self) -> int:
+        return self._cursor
+
+    def show_rows(self, rows: Sequence[Recording], *, show_provider: bool, sort_column: str, descending: bool,
+                  needle: str = "", keep: str | None = None) -> None:
+        """Replace the rows; the cursor goes back to the row keyed `keep` when it is still here
+        (else it stays at the same position, within the rows)."""
+        self.rows_shown = list(rows)
+        self._index = None
+        self.show_provider = show_provider
+        self.sort_column, self.descending, self.needle = sort_column, descending, needle
+        self._relayout()
+        self._cursor = max(0, min(self._cursor, len(self.rows_shown) - 1))
+        if keep is None or not self.move_to(keep):
+            self._scroll_to_cursor()
+        self.refresh()
+
+    def _content_width(self) -> int:
+        """The width for columns: the widget's, less a vertical scrollbar when the rows overflow
+        (decided from the row count, not from the last layout, so it never lags behind)."""
+        width = self.size.width or 80
+        if len(self.rows_shown) + 1 > self.size.height:
+            width -= self.styles.scrollbar_size_vertical
+        return width
+
+    def _columns_for(self, width: int) -> list[tuple[str, int]]:
+        return [MARK_COLUMN, *layout(width - MARK_COLUMN[1] - 2 * CELL_PADDING, self.show_provider)]
+
+    def _relayout(self) -> None:
+        self._columns = self._columns_for(self._content_width())
+        width = sum(w + 2 * CELL_PADDING for _, w in self._columns)
+        self.virtual_size = Size(width, len(self.rows_shown) + 1)
+
+    def on_resize(self) -> None:
+        self._relayout()
+        self._scroll_to_cursor()
+        self.refresh()
+
+    def index_of(self, key: tuple[str, str]) -> int | None:
+        if self._index is None:
+            self._index = {rec.key: i for i, rec in enumerate(self.rows_shown)}
+        return self._index.get(key)
+
+    # -- drawing -----------------------------------------------------------------------------
     def _cell(self, rec: Recording, cid: str, width: int) -> Text:
         match cid:
             case "mark":
@@ -167,7 +272,7 @@ class RecordingsTable(DataTable[Text]):
             case "date":
                 return Text(fmt.when(rec.start, self.tz), no_wrap=True)
             case "duration":
-                return Text(fmt.duration(rec.duration), no_wrap=True, justify="right")
+                return Text(fmt.duration(rec.duration), no_wrap=True)
             case "who":
                 return marked(fmt.who(rec), self.needle, width)
             case "title":
@@ -182,68 +287,145 @@ class RecordingsTable(DataTable[Text]):
         label = COLUMNS[cid].label
         if cid == self.sort_column:
             label += " ▼" if self.descending else " ▲"
-        return Text(label, justify="right" if COLUMNS[cid].right else "left")
+        return Text(label)
 
-    def show_rows(self, rows: Sequence[Recording], *, show_provider: bool, sort_column: str, descending: bool,
-                  needle: str = "", keep: str | None = None) -> None:
-        """Replace the rows; the cursor goes back to the row keyed `keep` when it is still here."""
-        self.rows_shown = list(rows)
-        self.show_provider = show_provider
-        self.sort_column, self.descending, self.needle = sort_column, descending, needle
-        self._render_rows(keep)
+    def _line(self, cells: Iterable[tuple[Text, str, int]], style: Style) -> Strip:
+        """One line of cells (text, justification, width), padded, over the row's `style`."""
+        line = Text(no_wrap=True, end="")
+        pad = " " * CELL_PADDING
+        for text, justify, width in cells:
+            text.align(justify, width)      # type: ignore[arg-type]
+            line.append(pad)
+            line.append_text(text)
+            line.append(pad)
+        segments = Segment.apply_style(line.render(self.app.console), style)
+        width = self.scrollable_content_region.width
+        return Strip(segments).crop_extend(int(self.scroll_x), int(self.scroll_x) + width, style)
 
-    def _content_width(self) -> int:
-        """The width for columns: the widget's, less a vertical scrollbar when the rows overflow
-        (decided from the row count, not from the last layout, so it never lags behind)."""
-        width = self.size.width or 80
-        if len(self.rows_shown) + 1 > self.size.height:
-            width -= self.styles.scrollbar_size_vertical
-        return width
+    def _justify(self, cid: str) -> str:
+        return "right" if COLUMNS[cid].right else "left"
 
-    def _columns_for(self, width: int) -> list[tuple[str, int]]:
-        return [MARK_COLUMN, *layout(width - MARK_COLUMN[1] - 2 * CELL_PADDING, self.show_provider)]
-
-    def _render_rows(self, keep: str | None) -> None:
-        columns = self._columns_for(self._content_width())
-        sort_label = f"{self.sort_column}{self.descending}"
-        if columns != self._columns or sort_label != self._sort_label:
-            self.clear(columns=True)
-            for cid, width in columns:
-                self.add_column(self._label(cid), width=width, key=cid)
-            self._columns, self._sort_label = columns, sort_label
+    def render_line(self, y: int) -> Strip:
+        if y == 0:
+            style = self.get_component_rich_style("recordings--header")
+            return self._line(((self._label(cid), self._justify(cid), w) for cid, w in self._columns), style)
+        index = int(self.scroll_y) + y - 1
+        if index >= len(self.rows_shown):
+            return Strip.blank(self.scrollable_content_region.width, self.rich_style)
+        rec = self.rows_shown[index]
+        if index == self._cursor:
+            style = self.get_component_rich_style("recordings--cursor")
+        elif index % 2:
+            style = self.get_component_rich_style("recordings--even-row")
         else:
-            self.clear()
-        for rec in self.rows_shown:
-            self.add_row(*(self._cell(rec, cid, w) for cid, w in columns), key=row_key(rec))
-        if keep is not None:
-            self.move_to(keep)
+            style = self.rich_style
+        return self._line(((self._cell(rec, cid, w), self._justify(cid), w) for cid, w in self._columns), style)
 
-    def on_resize(self) -> None:
-        columns = self._columns_for(self._content_width())
-        if columns != self._columns and self.rows_shown:
-            self._render_rows(self.current_key())
+    def _refresh_row(self, index: int) -> None:
+        line = index + 1 - int(self.scroll_y)
+        if 1 <= line < self.scrollable_content_region.height:
+            self.refresh(Region(0, line, self.scrollable_content_region.width, 1))
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self.refresh()
+
+    def on_focus(self) -> None:
+        self._refresh_row(self._cursor)
+
+    def on_blur(self) -> None:
+        self._refresh_row(self._cursor)
 
     # -- cursor ------------------------------------------------------------------------------
-    def current_key(self) -> str | None:
-        if not self.row_count:
-            return None
-        try:
-            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except Exception:   # the cursor is outside the rows (an empty table)
-            return None
-
     def current(self) -> Recording | None:
-        key = self.current_key()
-        return next((r for r in self.rows_shown if row_key(r) == key), None) if key else None
+        if not self.rows_shown:
+            return None
+        return self.rows_shown[self._cursor]
+
+    def current_key(self) -> str | None:
+        rec = self.current()
+        return row_key(rec) if rec is not None else None
 
     def move_to(self, key: str) -> bool:
         """Put the cursor on the row keyed `key`; False when that row is not shown."""
-        try:
-            index = self.get_row_index(key)
-        except Exception:   # RowDoesNotExist
+        provider, _, rid = key.partition("/")
+        if self._index is not None:
+            index = self._index.get((provider, rid))
+        else:       # a scan from the top (the row kept is usually near it) beats building the index
+            index = next((i for i, rec in enumerate(self.rows_shown) if rec.id == rid and rec.provider == provider),
+                         None)
+        if index is None:
             return False
-        self.move_cursor(row=index, animate=False, scroll=True)
+        self.move_cursor(row=index)
         return True
+
+    def move_cursor(self, *, row: int, animate: bool = False, scroll: bool = True) -> None:
+        """The cursor to `row` (clamped); a move to another recording posts `Highlighted`."""
+        before = self._cursor
+        self._cursor = max(0, min(row, len(self.rows_shown) - 1))
+        if scroll:
+            self._scroll_to_cursor()
+        if self._cursor != before:
+            self._refresh_row(before)
+            self._refresh_row(self._cursor)
+            self.post_message(self.Highlighted(self.current()))
+
+    def _scroll_to_cursor(self) -> None:
+        visible = max(1, self.scrollable_content_region.height - 1)
+        top = int(self.scroll_y)
+        if self._cursor < top:
+            self.scroll_to(y=self._cursor, animate=False, immediate=True)
+        elif self._cursor >= top + visible:
+            self.scroll_to(y=self._cursor - visible + 1, animate=False, immediate=True)
+
+    def action_cursor_down(self) -> None:
+        self.move_cursor(row=self._cursor + 1)
+
+    def action_cursor_up(self) -> None:
+        self.move_cursor(row=self._cursor - 1)
+
+    def action_cursor_page(self, step: int) -> None:
+        self.move_cursor(row=self._cursor + step * max(1, self.scrollable_content_region.height - 2))
+
+    def action_scroll_top(self) -> None:
+        self.move_cursor(row=0)
+
+    def action_scroll_bottom(self) -> None:
+        self.move_cursor(row=len(self.rows_shown) - 1)
+
+    def action_select_cursor(self) -> None:
+        rec = self.current()
+        if rec is not None:
+            self.post_message(self.Selected(rec))
+
+    def on_click(self, event: events.Click) -> None:
+        """A click on a header sorts by its column; on a row, highlights it (on the highlighted
+        row: selects it, as Enter does)."""
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        if offset.y == 0:
+            event.stop()
+            self._header_clicked(offset.x + int(self.scroll_x))
+            return
+        index = int(self.scroll_y) + offset.y - 1
+        if 0 <= index < len(self.rows_shown):
+            event.stop()
+            if index == self._cursor:
+                self.action_select_cursor()
+            else:
+                self.move_cursor(row=index)
+
+    def _header_clicked(self, x: int) -> None:
+        left = 0
+        for cid, width in self._columns:
+            left += width + 2 * CELL_PADDING
+            if x < left:
+                if cid == "mark":
+                    return
+                descending = (not self.descending) if cid == self.sort_column else cid in ("date", "duration")
+                self.post_message(self.SortRequested(cid, descending))
+                return
 
     # -- actions -----------------------------------------------------------------------------
     def visible_columns(self) -> list[str]:
@@ -254,15 +436,16 @@ class RecordingsTable(DataTable[Text]):
         return list(self.marks.values())
 
     def set_mark(self, rec: Recording, on: bool) -> None:
-        """Mark or unmark one recording (redrawing only its mark cell when it is shown)."""
+        """Mark or unmark one recording (redrawing only its row when it is shown)."""
         if on == (rec.key in self.marks):
             return
         if on:
             self.marks[rec.key] = rec
         else:
             del self.marks[rec.key]
-        if self._columns and any(r.key == rec.key for r in self.rows_shown):
-            self.update_cell(row_key(rec), "mark", self._cell(rec, "mark", 1))
+        index = self.index_of(rec.key)
+        if index is not None:
+            self._refresh_row(index)
 
     def clear_marks(self, *, keep: set[tuple[str, str]] | None = None) -> int:
         """Unmark everything (or everything but `keep`); returns how many marks were dropped."""
@@ -274,8 +457,7 @@ class RecordingsTable(DataTable[Text]):
         return len(dropped)
 
     def _move(self, step: int) -> None:
-        row = max(0, min(self.row_count - 1, self.cursor_row + step))
-        self.move_cursor(row=row, animate=False, scroll=True)
+        self.move_cursor(row=self._cursor + step)
 
     def action_toggle_mark(self) -> None:
         rec = self.current()
@@ -314,14 +496,6 @@ class RecordingsTable(DataTable[Text]):
     def action_sort_reverse(self) -> None:
         self.post_message(self.SortRequested(self.sort_column, not self.descending))
 
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        event.stop()
-        cid = str(event.column_key.value)
-        if cid == "mark":
-            return
-        descending = (not self.descending) if cid == self.sort_column else cid in ("date", "duration")
-        self.post_message(self.SortRequested(cid, descending))
-
 
 SortValue = Callable[[Recording], object]
 
@@ -343,11 +517,63 @@ def sort_rows(rows: Sequence[Recording], column: str, descending: bool) -> list[
     return sorted(rows, key=value, reverse=descending)  # type: ignore[arg-type]
 
 
-def matches(rec: Recording, needle: str, names: Mapping[str, str]) -> bool:
-    """The `/` filter: a case-insensitive substring of any shown field (or the id)."""
-    if not needle:
-        return True
-    n = needle.casefold()
+def haystack(rec: Recording, names: Mapping[str, str]) -> str:
+    """Every field the `/` filter searches (shown fields, the id), casefolded, one string."""
     fields = (rec.title, fmt.who(rec), rec.caller or "", rec.callee or "", rec.owner or "", fmt.tags(rec),
               rec.status, rec.id, rec.call_id or "", names.get(rec.provider, rec.provider))
-    return any(n in f.casefold() for f in fields)
+    return "\n".join(fields).casefold()
+
+
+def matches(rec: Recording, needle: str, names: Mapping[str, str]) -> bool:
+    """The `/` filter: a case-insensitive substring of any shown field (or the id)."""
+    return not needle or needle.casefold() in haystack(rec, names)
+
+
+class Haystacks:
+    """The `/` filter's text of each loaded row, built once per recording rather than once per
+    keystroke (a keystroke then costs one substring test per row), and a keystroke that extends
+    the last needle searches only the last result. Entries are keyed by the recording object
+    (each entry holds it, so its id is never reused while cached): a changed copy (new tags) is
+    built afresh. Past `limit` entries the cache starts again, so it never grows without bound."""
+
+    def __init__(self, names: Mapping[str, str], limit: int = 100_000) -> None:
+        self.names = names
+        self.limit = limit
+        self._texts: dict[int, tuple[Recording, str]] = {}
+        self._last: tuple[Sequence[Recording], str, list[Recording]] | None = None
+
+    def text(self, rec: Recording) -> str:
+        entry = self._texts.get(id(rec))
+        if entry is not None:
+            return entry[1]
+        if len(self._texts) >= self.limit:
+            self._texts.clear()
+        text = haystack(rec, self.names)
+        self._texts[id(rec)] = (rec, text)
+        return text
+
+    def warm(self, rows: Sequence[Recording], start: int, count: int = 1000) -> int:
+        """Build the texts of `rows[start:start + count]` ahead of the first keystroke; returns
+        where the next call starts (`len(rows)` when done)."""
+        end = min(len(rows), start + count)
+        for rec in rows[start:end]:
+            self.text(rec)
+        return end
+
+    def filter(self, rows: Sequence[Recording], needle: str) -> list[Recording]:
+        """The rows whose text holds `needle` (case-insensitive), in order."""
+        if not needle:
+            return list(rows)
+        n = needle.casefold()
+        last = self._last
+        source: Sequence[Recording] = rows
+        if last is not None and last[0] is rows and n.startswith(last[1]):
+            source = last[2]             # typing on: only the rows that matched the shorter needle
+        texts, build = self._texts, self.text
+        out = []
+        for rec in source:
+            entry = texts.get(id(rec))
+            if n in (entry[1] if entry is not None else build(rec)):
+                out.append(rec)
+        self._last = (rows, n, out)
+        return out

@@ -3,7 +3,7 @@ as `rectui demo` runs it:
 
 1. launch → first rows drawn, against a bare Textual app's first frame in the same process;
 2. next page (key → rows committed) with many recordings per provider (prefetch included);
-3. `/` filter, per keystroke, over the largest page a provider gives (Kazoo: 1,000 rows);
+3. `/` filter, per keystroke, over Kazoo's largest page (1,000 rows) and over 20,000 loaded rows;
 4. key → cursor moved and detail pane updated, p50/p99, while details and pages load;
 5. peak RSS after paging through `--pages` pages of 1,000 (Restcomm).
 
@@ -31,6 +31,7 @@ from rectui.config import UiSettings
 from rectui.emulator.app import Emulator, EmulatorConfig
 from rectui.emulator.server import EmulatorServer
 from rectui.messages import EventRelay
+from rectui.models import ListQuery
 from rectui.screens.main import MainScreen
 
 SIZE = (160, 45)
@@ -132,8 +133,10 @@ async def session(count: int, page_size: int = 50) -> tuple[float, dict[str, lis
     return launch, figures
 
 
-async def filter_keystrokes(count: int) -> list[float]:
-    emu = Emulator(EmulatorConfig(count=count, providers=("kazoo",)))
+async def filter_keystrokes(count: int, loaded: int) -> list[float]:
+    """Key → filtered rows drawn, per keystroke of "call with", over `loaded` rows: Kazoo's real
+    pages of 1,000, joined into one page when `loaded` is more (no provider pages past 1,000)."""
+    emu = Emulator(EmulatorConfig(count=max(count, loaded), providers=("kazoo",)))
     server = EmulatorServer(emu, log_level="critical")
     server.start()
     relay = EventRelay()
@@ -147,6 +150,18 @@ async def filter_keystrokes(count: int) -> list[float]:
             key(app, "1", "1")
             await until(lambda: screen.view_id == "kazoo" and screen.table.row_count >= 1000
                         and screen._pending is None, limit=60)
+            view = screen.view
+            assert view is not None and view.page is not None
+            if loaded > len(view.page.items):
+                items, cursor = [], None
+                while len(items) < loaded:
+                    page = await providers[0].list_recordings(ListQuery(page_size=1000), cursor)
+                    items += page.items
+                    cursor = page.next
+                view.page = view.page.model_copy(update={"items": tuple(items[:loaded])})
+                screen._show_rows()
+                await pilot.pause()
+            assert screen.table.row_count == loaded
             key(app, "slash", "/")
             await pilot.pause()
             typed = ""
@@ -155,6 +170,7 @@ async def filter_keystrokes(count: int) -> list[float]:
                 want = typed.strip()
                 key(app, "space" if char == " " else char, char)
                 out.append(await until(lambda w=want: screen.needle == w and screen.table.needle == w))
+                await pilot.pause()            # drawn
     finally:
         server.stop()
     return out
@@ -196,8 +212,9 @@ async def main() -> None:
     print(f"next page ({args.count:,} per provider, pages of 50, prefetched): {ms(figures['next'])} "
           "(goal median ≤ 100 ms)")
     print(f"key → cursor and detail pane updated: {ms(figures['key'])} (goal p99 ≤ 50 ms)")
-    print(f"`/` filter per keystroke over 1,000 loaded rows: {ms(await filter_keystrokes(args.count))} "
-          "(goal ≤ 50 ms over 20,000)")
+    for loaded in (1_000, 20_000):
+        print(f"`/` filter per keystroke over {loaded:,} loaded rows: "
+              f"{ms(await filter_keystrokes(args.count, loaded))} (goal ≤ 50 ms over 20,000)")
     rows, rss = await paging_rss(args.pages)
     print(f"peak RSS after paging through {rows:,} rows: {rss} MB (goal ≤ 250 MB)")
 
