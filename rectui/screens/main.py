@@ -769,9 +769,10 @@ class MainScreen(RecordingActions, Screen[None]):
             return
         keep = keep or self.table.current_key()
         rows = self.visible_rows()
-        if not self.needle and self._warming is not rows:
-            self._warming = rows
-            self.call_later(self._warm_filter, rows, 0)
+        source = self._sorted_rows[2] if self._sorted_rows is not None else rows
+        if self._warming is not source:          # the list the filter searches, not its result
+            self._warming = source
+            self.call_later(self._warm_filter, source, 0)
         self.table.show_rows(rows, show_provider=view.id == MERGED_ID, sort_column=view.sort_column,
                              descending=view.descending, needle=self.needle, keep=keep)
         if rows:

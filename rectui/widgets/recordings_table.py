@@ -534,20 +534,28 @@ class Haystacks:
     keystroke (a keystroke then costs one substring test per row), and a keystroke that extends
     the last needle searches only the last result. Entries are keyed by the recording object
     (each entry holds it, so its id is never reused while cached): a changed copy (new tags) is
-    built afresh. Past `limit` entries the cache starts again, so it never grows without bound."""
+    built afresh. Only the rows of the list last filtered or warmed are kept (a new page drops
+    the old page's entries, so paging never accumulates recordings)."""
 
-    def __init__(self, names: Mapping[str, str], limit: int = 100_000) -> None:
+    def __init__(self, names: Mapping[str, str]) -> None:
         self.names = names
-        self.limit = limit
         self._texts: dict[int, tuple[Recording, str]] = {}
+        self._rows: Sequence[Recording] | None = None
         self._last: tuple[Sequence[Recording], str, list[Recording]] | None = None
+
+    def _use(self, rows: Sequence[Recording]) -> None:
+        """Keep only the entries of `rows` when they are a new list."""
+        if rows is self._rows:
+            return
+        old = self._texts
+        self._texts = {id(rec): entry for rec in rows if (entry := old.get(id(rec))) is not None}
+        self._rows = rows
+        self._last = None
 
     def text(self, rec: Recording) -> str:
         entry = self._texts.get(id(rec))
         if entry is not None:
             return entry[1]
-        if len(self._texts) >= self.limit:
-            self._texts.clear()
         text = haystack(rec, self.names)
         self._texts[id(rec)] = (rec, text)
         return text
@@ -555,6 +563,7 @@ class Haystacks:
     def warm(self, rows: Sequence[Recording], start: int, count: int = 1000) -> int:
         """Build the texts of `rows[start:start + count]` ahead of the first keystroke; returns
         where the next call starts (`len(rows)` when done)."""
+        self._use(rows)
         end = min(len(rows), start + count)
         for rec in rows[start:end]:
             self.text(rec)
@@ -564,6 +573,7 @@ class Haystacks:
         """The rows whose text holds `needle` (case-insensitive), in order."""
         if not needle:
             return list(rows)
+        self._use(rows)
         n = needle.casefold()
         last = self._last
         source: Sequence[Recording] = rows

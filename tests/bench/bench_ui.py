@@ -176,10 +176,18 @@ async def filter_keystrokes(count: int, loaded: int) -> list[float]:
     return out
 
 
-async def paging_rss(pages: int) -> tuple[int, int]:
+def rss_now() -> int:
+    """Resident set size now, MB (/proc/self/statm)."""
+    import os
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 2**20
+
+
+async def paging_rss(pages: int) -> tuple[int, int, int]:
     emu = Emulator(EmulatorConfig(count=pages * 1000, providers=("restcomm",)))
     server = EmulatorServer(emu, log_level="critical")
     server.start()
+    emulator_rss = rss_now()
     relay = EventRelay()
     providers, errors = demo_providers(emu, relay=relay)
     app = make_app(providers, config_errors=errors, relay=relay, ui=UiSettings(page_size=1000))
@@ -197,7 +205,23 @@ async def paging_rss(pages: int) -> tuple[int, int]:
             rows = (screen.view.offset if screen.view else 0) + screen.table.row_count
     finally:
         server.stop()
-    return rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    return rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, emulator_rss
+
+
+def _paging_rss_child(pages: int, conn: Any) -> None:
+    conn.send(asyncio.run(paging_rss(pages)))
+
+
+def rss_in_own_process(pages: int) -> tuple[int, int, int]:
+    """`paging_rss` in a fresh process, so its peak is not the earlier measurements' peak."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_paging_rss_child, args=(pages, child))
+    proc.start()
+    result = parent.recv()
+    proc.join()
+    return result
 
 
 async def main() -> None:
@@ -215,8 +239,9 @@ async def main() -> None:
     for loaded in (1_000, 20_000):
         print(f"`/` filter per keystroke over {loaded:,} loaded rows: "
               f"{ms(await filter_keystrokes(args.count, loaded))} (goal ≤ 50 ms over 20,000)")
-    rows, rss = await paging_rss(args.pages)
-    print(f"peak RSS after paging through {rows:,} rows: {rss} MB (goal ≤ 250 MB)")
+    rows, rss, emulator = rss_in_own_process(args.pages)
+    print(f"peak RSS after paging through {rows:,} rows: {rss} MB (goal ≤ 250 MB), in a process of its own "
+          f"that holds the emulator too ({emulator} MB once the emulator and its {rows:,} recordings were up)")
 
 
 if __name__ == "__main__":

@@ -103,13 +103,15 @@ async def test_enter_and_clicks_select_sort_and_mark() -> None:
         assert lines(app)[3].lstrip().startswith("●") and lines(app)[4].lstrip().startswith("●")
 
 
-def test_the_filter_text_is_built_once_per_recording_and_rebuilt_for_a_changed_copy() -> None:
+def test_the_filter_text_is_built_once_per_recording_rebuilt_for_a_changed_copy_and_kept_for_one_page() -> None:
     rows = [rec(i) for i in range(100)]
-    hay = Haystacks({"p": "My provider"}, limit=150)
+    hay = Haystacks({"p": "My provider"})
     assert [r.id for r in hay.filter(rows, "call 4")] == ["id4"] + [f"id{i}" for i in range(40, 50)]
     assert hay.filter(rows, "MY PROV") == rows and hay.filter(rows, "") == rows
     assert hay.text(rows[7]) is hay.text(rows[7])
     tagged = rows[7].model_copy(update={"tags": frozenset({"vip"})})
     assert hay.filter([tagged], "vip") == [tagged] and not matches(rows[7], "vip", {})
-    hay.filter([rec(i) for i in range(100, 200)], "x")                       # past the limit: starts again
-    assert len(hay._texts) <= 150
+    page2 = [rec(i) for i in range(100, 200)]
+    hay.warm(page2, 0, 60)                  # another page: the first page's entries are dropped
+    assert len(hay._texts) == 60
+    assert hay.filter(page2, "call 15") == page2[50:60] and len(hay._texts) == 100
