@@ -29,7 +29,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from rectui.errors import ConfigError
@@ -42,9 +51,24 @@ _FALLBACK = "secrets come from the environment and the file"
 ENV_PREFIX = "RECTUI_"
 
 
+def refuse_credentials(url: str | None, key: str, where: str) -> str | None:
+    """`url` unchanged, or a ValueError when it carries a user name or password (`user:pass@host`).
+
+    A URL is shown as configured (`config check`, the sidebar, logs), so a password inside it would
+    be printed; it would also ride along on every request outside the origin-bound auth. Any `@`
+    counts: a password holding `/` would otherwise split the authority and hide the `@` in the path.
+    The message never echoes the URL."""
+    if url is not None and "@" in url:
+        raise ValueError(f"{key} must not contain credentials (a user name or password before '@'); "
+                         f"put them in {where} instead (or in the environment or the keyring)")
+    return url
+
+
 class _ProviderBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     SECRETS: ClassVar[tuple[str, ...]] = ()
+    CREDENTIALS: ClassVar[str] = "this provider's secret settings"
+    """Where credentials belong, named in the error for a base_url that carries them."""
 
     base_url: Annotated[str, Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")]
     """The API root, as in the provider's documents (see README)."""
@@ -58,6 +82,12 @@ class _ProviderBase(BaseModel):
     """Requests per second at most for bulk operations."""
     verify_tls: bool = True
 
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _no_userinfo(cls, value: Any) -> Any:
+        # "before" so that the check runs (and the URL is never echoed) whatever else is wrong with it.
+        return refuse_credentials(value, "base_url", cls.CREDENTIALS) if isinstance(value, str) else value
+
     @property
     def origins(self) -> tuple[str, ...]:
         """Origins (scheme://host:port) that may receive this provider's credentials."""
@@ -66,6 +96,7 @@ class _ProviderBase(BaseModel):
 
 class GenesysSettings(_ProviderBase):
     SECRETS: ClassVar[tuple[str, ...]] = ("client_secret", "access_token")
+    CREDENTIALS: ClassVar[str] = "client_id + client_secret, or access_token"
     kind: Literal["genesys"]
     login_url: Annotated[str, Field(pattern=r"^https?://[^\s/?#]+/?$")] | None = None
     """The region's login origin (https://login.mypurecloud.com); needed with client_id."""
@@ -73,6 +104,11 @@ class GenesysSettings(_ProviderBase):
     client_secret: SecretStr | None = None
     access_token: SecretStr | None = None
     """A user access token, instead of the client-credentials grant."""
+
+    @field_validator("login_url", mode="before")
+    @classmethod
+    def _login_no_userinfo(cls, value: Any) -> Any:
+        return refuse_credentials(value, "login_url", cls.CREDENTIALS) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _auth(self) -> GenesysSettings:
@@ -88,6 +124,7 @@ class GenesysSettings(_ProviderBase):
 
 class KazooSettings(_ProviderBase):
     SECRETS: ClassVar[tuple[str, ...]] = ("api_key", "password")
+    CREDENTIALS: ClassVar[str] = "api_key, or username + password + account_name"
     kind: Literal["kazoo"]
     horizon_days: int = Field(default=730, ge=1, le=3650)
     """How far back "older" walks the 31-day windows when no date range is given."""
@@ -106,6 +143,7 @@ class KazooSettings(_ProviderBase):
 
 class RestcommSettings(_ProviderBase):
     SECRETS: ClassVar[tuple[str, ...]] = ("auth_token",)
+    CREDENTIALS: ClassVar[str] = "account_sid + auth_token"
     kind: Literal["restcomm"]
     account_sid: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,64}$")]
     auth_token: SecretStr
@@ -113,6 +151,7 @@ class RestcommSettings(_ProviderBase):
 
 class WebexSettings(_ProviderBase):
     SECRETS: ClassVar[tuple[str, ...]] = ("access_token",)
+    CREDENTIALS: ClassVar[str] = "access_token"
     kind: Literal["webex"]
     horizon_days: int = Field(default=730, ge=1, le=3650)
     """How far back "older" walks the 30-day windows when no date range is given."""
@@ -123,6 +162,7 @@ class WebexSettings(_ProviderBase):
 
 class ScreendeskSettings(_ProviderBase):
     SECRETS: ClassVar[tuple[str, ...]] = ("api_token",)
+    CREDENTIALS: ClassVar[str] = "api_token"
     kind: Literal["screendesk"]
     api_token: SecretStr
 

@@ -28,6 +28,9 @@ them:
   a 401 authenticates again once and replays the request.
 - **Unstable error codes** (`bad_identifier`/`bad identifier`, `invalid_credentials`/
   `invalid credentials`, `data` an object or an array): errors are mapped on the HTTP status only.
+  The top-level `message` is a machine code ("validation error"); the useful words are in
+  `data.message` or, for a validation error, in `data.{field}.{code}.message`: a refused request
+  (4xx, not 401/429) shows them too, cleaned and at most `DETAIL_LIMIT` characters.
 - **429 without Retry-After**: our own jittered backoff from 1 s.
 - **Delete** is soft on the server but has no undelete API: permanent for the user;
   `should_soft_delete=false` is never sent; an ambiguous failure is verified with a GET.
@@ -41,7 +44,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -51,11 +54,18 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from rectui.errors import AuthError, BadResponse, NotFound, ProviderError, Unavailable, Unsupported
-from rectui.logs import register_secret
+from rectui.logs import redact, register_secret
 from rectui.mediafiles import cache_path, sniff_file, temp_path
 from rectui.models import TAG_LIMIT, Capabilities, Cursor, DeleteOutcome, ListQuery, Media, Page, Recording
 from rectui.providers.base import DEFAULT_MAX_MEDIA_BYTES, BaseProvider
-from rectui.providers.http import HttpEvent, OriginBoundAuth, RetryPolicy, error_for_response, safe_path
+from rectui.providers.http import (
+    RETRY_STATUSES,
+    HttpEvent,
+    OriginBoundAuth,
+    RetryPolicy,
+    error_for_response,
+    safe_path,
+)
 from rectui.sanitize import one_line
 
 GREGORIAN_OFFSET = 62_167_219_200      # Gregorian seconds = Unix seconds + this
@@ -68,6 +78,8 @@ SEEN_LIMIT = 256                       # page keys of the current window remembe
 UNTIL_SLACK = 86_400                   # created_to beyond `until`: a call started before it ends after
 CLOCK_SKEW = 600                       # created_to beyond our "now": the server's clock may run ahead
 _JSON = {"Accept": "application/json"}
+DETAIL_LIMIT = 240                     # characters of `data` messages added to an error
+_DETAIL_FIELDS = 3                     # validation messages shown at most (then "…")
 _AUDIO = {"Accept": "audio/mpeg"}
 _USER_ID = re.compile(r"[0-9a-f]{32}")
 _ANGLE = re.compile(r"<([^<>]+)>\s*$")
@@ -273,6 +285,45 @@ def _number(value: str) -> str:
     return (m.group(1) if m else value).strip()
 
 
+def _code(text: str) -> str:
+    """A message compared loosely: "bad_identifier" and "Bad identifier" say the same."""
+    return " ".join(text.replace("_", " ").split()).casefold()
+
+
+def error_detail(body: Any) -> str:
+    """The useful words of a Crossbar error envelope: `data.message`, else the per-field
+    validation messages (`data.{field}.{code}.message`, as "field: message"), cleaned (one line,
+    registered secrets masked) and at most `DETAIL_LIMIT` characters; "" when there are none or
+    they only repeat the top-level `message`. `cause` is left out on purpose: validation errors
+    echo the rejected value there (an API key, for one)."""
+    if not isinstance(body, dict) or not isinstance(data := body.get("data"), dict):
+        return ""       # `data` as an array holds the bad id only, already in the request path
+    parts: list[str] = []
+    if isinstance(msg := data.get("message"), str) and msg.strip():
+        parts.append(msg)
+    else:
+        for field, codes in data.items():
+            if not isinstance(codes, dict):
+                continue
+            for detail in codes.values():
+                text = detail.get("message") if isinstance(detail, dict) else None
+                if isinstance(text, str) and text.strip():
+                    parts.append(f"{field}: {text}")
+                    break       # one message per field: the first failed check
+        if len(parts) > _DETAIL_FIELDS:
+            parts = [*parts[:_DETAIL_FIELDS], "…"]
+    text = one_line(redact("; ".join(parts)), limit=DETAIL_LIMIT).strip()
+    top = body.get("message")
+    if not text or (isinstance(top, str) and _code(top) == _code(text)):
+        return ""
+    return text
+
+
+def _refused(status: int) -> bool:
+    """A final 4xx answer: not retried by the HTTP core, not a 401 (which logs in again)."""
+    return 400 <= status < 500 and status not in (401, *RETRY_STATUSES)
+
+
 # -- cursor state --------------------------------------------------------------------------------
 
 class _State(BaseModel):
@@ -388,15 +439,38 @@ class KazooProvider(BaseProvider):
             if self._generation == generation:
                 await self._login()
 
-    async def _send(self, method: str, path: str, **kw: Any) -> httpx.Response:
+    async def _send(self, method: str, path: str, *, ok: Callable[[int], bool] | None = None,
+                    **kw: Any) -> httpx.Response:
         """One request through the HTTP core; a 401 authenticates again once and replays it (a
-        refused write was not applied, so replaying it is safe)."""
+        refused write was not applied, so replaying it is safe). A final 4xx comes back here
+        rather than raised in the core, so that its error can carry Kazoo's own words."""
+        want = ok or (lambda st: 200 <= st < 300)
+
+        def answered(st: int) -> bool:
+            return want(st) or _refused(st)
+
         generation = await self._ensure_token()
         try:
-            return await self.http.request(method, path, **kw)
+            response = await self.http.request(method, path, ok=answered, **kw)
         except AuthError:
             await self._relogin(generation)
-            return await self.http.request(method, path, **kw)
+            response = await self.http.request(method, path, ok=answered, **kw)
+        if not want(response.status_code):
+            raise self._error(method, response)
+        return response
+
+    def _error(self, method: str, response: httpx.Response) -> ProviderError:
+        """The HTTP core's error for this answer, with `data.message` (or the validation
+        messages) added: Crossbar's top-level `message` is only a code such as "invalid data"."""
+        err = error_for_response(self.id, method, response)
+        try:
+            body = json.loads(response.content[:65536]) if response.content else None
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if detail := error_detail(body):
+            err.message = f"{err.message.rstrip('.')}. Kazoo says: {detail}"
+            err.args = (err.message,)
+        return err
 
     async def check(self) -> None:
         """Authenticate afresh, then list one row of the default window."""
@@ -546,7 +620,7 @@ class KazooProvider(BaseProvider):
                 if ascending:
                     return state.model_copy(update={"span": span, "to": min(state.hi, state.frm + span)})
                 return state.model_copy(update={"span": span, "frm": max(state.lo, state.to - span)})
-            raise error_for_response(self.id, "GET", response)
+            raise self._error("GET", response)
         env = self.parse(_ListEnvelope, self.http.parse_json(response), "GET recordings")
         records, problems = self._records(env.data)
         return env, records, problems

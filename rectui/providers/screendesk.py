@@ -59,6 +59,7 @@ RENAME_FIELDS = ("title", "summary", "description")
 TITLE_LIMIT = 255           # not documented; a Rails string column's usual limit
 TEXT_LIMIT = 10_000         # summary and description: not documented
 MAX_SERVER_PAGE_SIZE = 100  # the docs' /api/v2/users example shows `items: 100`
+UNSAFE_VIEWER = "viewer link unavailable (unsafe id)"
 
 T = TypeVar("T")
 E = TypeVar("E", bound=ProviderError)
@@ -216,13 +217,16 @@ class _Recording(_Wire):
             call_id=ticket,
             size=None,
             has_media=False,
-            media_note="Screendesk has no API to download recordings; open the viewer URL in a browser",
-            viewer_url=_web_url(meta.url),
-            details=partial(self.details, unreadable),     # built when the row is opened
+            media_note="Screendesk has no API to download recordings; "
+                       + ("open the viewer URL in a browser" if id_valid else UNSAFE_VIEWER),
+            # The viewer URL embeds the uuid: with an id that fails validation it could point
+            # anywhere the server liked, so it is neither shown as a link nor opened.
+            viewer_url=_web_url(meta.url) if id_valid else None,
+            details=partial(self.details, unreadable, id_valid=id_valid),     # built when the row is opened
             raw=raw,
         )
 
-    def details(self, unreadable: list[str] | tuple[str, ...] = ()) -> dict[str, str]:
+    def details(self, unreadable: list[str] | tuple[str, ...] = (), *, id_valid: bool = True) -> dict[str, str]:
         out: dict[str, str] = {}
 
         def put(label: str, value: Any) -> None:
@@ -254,7 +258,7 @@ class _Recording(_Wire):
             put("Views", meta.impressions_count)
             put("Type", meta.recording_type)
             put("Source", meta.recording_source)
-            put("Viewer URL", meta.url)
+            put("Viewer URL", meta.url if id_valid or not meta.url else UNSAFE_VIEWER)
             if meta.helpdesk_info is not None:
                 info = meta.helpdesk_info
                 put("Helpdesk", info.platform)

@@ -1,4 +1,6 @@
-"""`pty_run`: a command under a real pseudo-terminal, keys typed at it, every byte it writes kept.
+"""`pty_run`: a command under a real pseudo-terminal, keys typed at it, every byte it writes kept;
+and what the pty tests share (import them with `from .conftest import …`): `ROOT`, `LINUX`,
+`app_env` (the environment the app runs in) and `control` (the demo's emulator fault route).
 
 What Textual's own test harness cannot show is what reaches the terminal: `PtyApp` starts the
 program on a fresh pty of a fixed size (`TIOCSWINSZ`), in its own session, reads the master side
@@ -10,17 +12,26 @@ there to stop a stuck run.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
 import struct
 import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+"""The repository: the app runs from here (`python -m rectui`)."""
+LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                           reason="finds the demo's emulator ports in /proc (Linux)")
 
 KEYS: dict[str, bytes] = {
     "up": b"\x1b[A", "down": b"\x1b[B", "right": b"\x1b[C", "left": b"\x1b[D",
@@ -232,3 +243,31 @@ def pty_run() -> Iterator[Callable[..., PtyApp]]:
     for app in started:
         app.kill()
         app.finish(timeout=10)
+
+
+# -- what the pty tests share ------------------------------------------------------------------------
+
+def app_env(home: Path) -> dict[str, str]:
+    """The test's environment (XDG dirs from `tmp_xdg`, no keyring, silent ALSA) plus a plain
+    xterm, with `home` as HOME."""
+    env = dict(os.environ)
+    env.update(TERM="xterm-256color", HOME=str(home), LANG="C.UTF-8", PYTHONDONTWRITEBYTECODE="1")
+    for var in ("COLORTERM", "NO_COLOR", "TEXTUAL", "TMUX", "PYTEST_CURRENT_TEST"):
+        env.pop(var, None)
+    return env
+
+
+def control(app: Any, method: str, spec: str | None = None) -> bool:
+    """Call the demo's emulator control route `/_emulator/faults` (POST a fault `spec`, DELETE to
+    clear them): it answers loopback clients on any of its ports, found from the app's listening
+    sockets. False when no port answered."""
+    body = json.dumps({"spec": spec}).encode() if spec is not None else None
+    for port in app.listening_ports():
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/_emulator/faults", data=body, method=method,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status == 200 and "rules" in json.load(response)
+        except (OSError, ValueError):
+            continue
+    return False

@@ -21,13 +21,11 @@ Keys are paced by what the app draws; deadlines only stop a stuck run.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
 import sys
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -42,36 +40,9 @@ from rectui.emulator.app import Emulator, EmulatorConfig
 from rectui.emulator.server import EmulatorServer
 from rectui.store import FINAL_OUTCOMES, OPEN_OUTCOMES
 
-LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"),
-                           reason="the test finds the demo's emulator ports in /proc (Linux)")
+from .conftest import LINUX, ROOT, app_env, control
 
-ROOT = Path(__file__).resolve().parents[2]
 SIZE = (160, 50)
-
-
-def app_env(home: Path) -> dict[str, str]:
-    """The test's environment (XDG dirs from `tmp_xdg`, no keyring, silent ALSA) plus a plain
-    xterm, as the byte scan runs the app."""
-    env = dict(os.environ)
-    env.update(TERM="xterm-256color", HOME=str(home), LANG="C.UTF-8", PYTHONDONTWRITEBYTECODE="1")
-    for var in ("COLORTERM", "NO_COLOR", "TEXTUAL", "TMUX", "PYTEST_CURRENT_TEST"):
-        env.pop(var, None)
-    return env
-
-
-def control(app: Any, spec: str) -> bool:
-    """Set a fault through the demo's emulator control route `/_emulator/faults` (it answers
-    loopback clients on any of its ports, found from the app's listening sockets)."""
-    body = json.dumps({"spec": spec}).encode()
-    for port in app.listening_ports():
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/_emulator/faults", data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return response.status == 200 and "rules" in json.load(response)
-        except (OSError, ValueError):
-            continue
-    return False
 
 
 # -- row 53 ---------------------------------------------------------------------------------------
@@ -112,7 +83,7 @@ def test_r53_hangup_mid_bulk_delete_next_start_settles_every_intent(
     db = tmp_xdg / "data" / "rectui" / DEMO_STORE
     app = start_demo(pty_run, home)
     # Restcomm deletes for good; the first two go through at once, every later one takes 5 s.
-    assert control(app, "restcomm.delete:latency=5,after=2"), "the demo's emulator fault route was not reached"
+    assert control(app, "POST", "restcomm.delete:latency=5,after=2"), "the demo's emulator fault route was not reached"
     before = app.size()
     app.press("3", settle=False)
     assert app.wait_for("Restcomm · 1–", since=before, deadline=30), app.visible(before)[-800:]

@@ -9,47 +9,23 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import pytest
 from rich.cells import cell_len
 from textual.command import CommandPalette
 from ui import harness
-from ui.harness import Gate, Harness, build, screen_text, settle
+from ui.harness import Gate, Harness, build, deleted_ids, main, notes, open_provider, screen_text, settle
 
 from rectui.app import RectuiApp, build_providers
 from rectui.models import ListQuery, Page
 from rectui.screens.api_log import ApiLogScreen
 from rectui.screens.confirm import ConfirmDialog
-from rectui.screens.main import MainScreen
 from rectui.screens.state import PAGE_CACHE
 from rectui.screens.tag_editor import TagEditor
 from rectui.widgets.recordings_table import row_key
 
 SIZE = (160, 50)
 CLICK = "[@click=app.quit]Click me[/]"
-
-
-def main(h: Harness) -> MainScreen:
-    screen = h.app.screen_stack[0]
-    assert isinstance(screen, MainScreen)
-    return screen
-
-
-def notes(h: Harness) -> str:
-    return "\n".join(f"{n.title}: {n.message}" for n in h.app._notifications)
-
-
-def deleted_ids(h: Harness, kind: str) -> list[str]:
-    """The ids in the paths of the DELETEs the emulator received."""
-    return [unquote(r.path.rstrip("/").rsplit("/", 1)[-1]) for r in h.writes(kind, "delete")]
-
-
-async def open_provider(h: Harness, pilot: Any, key: str = "1") -> MainScreen:
-    await settle(pilot)
-    await pilot.press(key)
-    await settle(pilot)
-    return main(h)
 
 
 @pytest.fixture

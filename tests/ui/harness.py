@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from support import ANCHOR, FakeClock, Monotonic
 from textual.pilot import Pilot
@@ -22,6 +23,7 @@ from rectui.emulator.app import Emulator, EmulatorConfig
 from rectui.messages import EventRelay
 from rectui.operations import Operations
 from rectui.paths import data_dir
+from rectui.screens.main import MainScreen
 from rectui.screens.playback import AudioOptions
 from rectui.store import Store
 
@@ -87,6 +89,41 @@ def build(media_cache: Path, *, count: int = 600, hostile: bool = False, faults:
     app = make_app(providers, config_errors=errors, relay=relay, clock=clock, tz=UTC, store=store, operations=ops,
                    **app_kwargs)
     return Harness(app, emu, clock, mono, providers, store, ops)
+
+
+def main(h: Harness) -> MainScreen:
+    """The main screen, under any dialog open on top of it."""
+    screen = h.app.screen_stack[0]
+    assert isinstance(screen, MainScreen)
+    return screen
+
+
+def toasts(h: Harness) -> list[str]:
+    """Every notification shown so far, as "title: message"."""
+    return [f"{n.title}: {n.message}" for n in h.app._notifications]
+
+
+def notes(h: Harness) -> str:
+    """`toasts`, one a line: for `"text" in notes(h)`."""
+    return "\n".join(toasts(h))
+
+
+async def open_provider(h: Harness, pilot: Pilot[Any], key: str = "1") -> MainScreen:
+    """Show provider `key` (1: the first in the sidebar) once the start has settled."""
+    await settle(pilot)
+    await pilot.press(key)
+    await settle(pilot)
+    return main(h)
+
+
+def deleted_ids(h: Harness, kind: str, route: str = "delete") -> list[str]:
+    """The ids the emulator received a write for on `route`, from the request paths (Webex's
+    soft_delete, restore and purge carry the ids in the body: the last segment is kept as is)."""
+    out = []
+    for rec in h.writes(kind, route):
+        last = rec.path.rstrip("/").rsplit("/", 1)[-1]
+        out.append(last if route in ("soft_delete", "restore", "purge") else unquote(last))
+    return out
 
 
 class Gate:

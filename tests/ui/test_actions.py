@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 from textual.widgets import Button, Input
-from ui.harness import Harness, build, screen_text, settle
+from ui.harness import Harness, build, deleted_ids, main, notes, open_provider, screen_text, settle
 
 from rectui.models import Recording
 from rectui.screens.confirm import ConfirmDialog
-from rectui.screens.main import MainScreen
 from rectui.screens.results import ResultsScreen
 from rectui.screens.state import Batch
 from rectui.widgets.recordings_table import row_key
@@ -22,39 +20,9 @@ SIZE = (160, 50)
 CLICK = "[@click=app.quit]Click me[/]"
 
 
-def main(h: Harness) -> MainScreen:
-    screen = h.app.screen_stack[0]
-    assert isinstance(screen, MainScreen)
-    return screen
-
-
 def dialog(h: Harness) -> ConfirmDialog:
     assert isinstance(h.app.screen, ConfirmDialog), type(h.app.screen).__name__
     return h.app.screen
-
-
-def deleted_ids(h: Harness, kind: str, route: str = "delete") -> list[str]:
-    """The ids the emulator received a write for, from the request paths."""
-    out = []
-    for rec in h.writes(kind, route):
-        path = rec.path.rstrip("/")
-        last = path.rsplit("/", 1)[-1]
-        if route in ("soft_delete", "restore", "purge"):
-            out.append(last)      # Webex: …/softDelete etc. carry the ids in the body; see webex_ids
-        else:
-            out.append(unquote(last))
-    return out
-
-
-def notes(h: Harness) -> str:
-    return "\n".join(f"{n.title}: {n.message}" for n in h.app._notifications)
-
-
-async def open_provider(h: Harness, pilot: Any, key: str = "1") -> MainScreen:
-    await settle(pilot)
-    await pilot.press(key)
-    await settle(pilot)
-    return main(h)
 
 
 async def type_count(pilot: Any, count: int) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from textual.widgets import Input
-from ui.harness import Harness, build, settle
+from ui.harness import build, open_provider, settle, toasts
 
 from rectui.screens.main import MainScreen
 from rectui.screens.playback import AudioOptions
@@ -21,23 +21,6 @@ from rectui.widgets.player_bar import PlayerBar
 pytestmark = pytest.mark.asyncio
 
 KAZOO, SCREENDESK, RESTCOMM, GENESYS = "2", "5", "3", "1"
-
-
-def main(h: Harness) -> MainScreen:
-    screen = h.app.screen
-    assert isinstance(screen, MainScreen)
-    return screen
-
-
-def notes(h: Harness) -> list[str]:
-    return [f"{n.title}: {n.message}" for n in h.app._notifications]
-
-
-async def open_provider(h: Harness, pilot: Any, key: str) -> MainScreen:
-    await settle(pilot)
-    await pilot.press(key)
-    await settle(pilot)
-    return main(h)
 
 
 async def to_playable(screen: MainScreen, pilot: Any) -> None:
@@ -118,7 +101,7 @@ async def test_a_recording_without_media_says_why_and_fetches_nothing(media_cach
         await pilot.press("enter")
         await settle(pilot)
         assert screen.playback.current is None
-        assert any("Nothing to play" in n for n in notes(h))
+        assert any("Nothing to play" in n for n in toasts(h))
         assert not [r for r in list(h.emu.log.records)[before:] if "media" in r.route]
 
 
@@ -136,7 +119,7 @@ async def test_no_sound_device_is_said_once_and_enter_offers_save_as(media_cache
         await to_playable(screen, pilot)
         await pilot.press("enter")
         await settle(pilot, rounds=40)
-        said = [n for n in notes(h) if n.startswith("No audio device")]
+        said = [n for n in toasts(h) if n.startswith("No audio device")]
         assert len(said) == 1 and "save" in said[0]
         assert not made
 
@@ -150,7 +133,7 @@ async def test_no_sound_device_is_said_once_and_enter_offers_save_as(media_cache
         await settle(pilot, rounds=40)
         with wave.open(str(target)) as wav:
             assert wav.getsampwidth() == 2 and wav.getnframes() > 0
-        assert len([n for n in notes(h) if n.startswith("No audio device")]) == 1
+        assert len([n for n in toasts(h) if n.startswith("No audio device")]) == 1
 
 
 async def test_save_as_never_overwrites_without_asking(media_cache: Path, tmp_path: Path) -> None:
@@ -230,7 +213,7 @@ async def test_rename_is_refused_where_the_provider_cannot(media_cache: Path) ->
         await pilot.press("E")
         await settle(pilot)
         assert isinstance(h.app.screen, MainScreen)
-        assert any("cannot rename" in n for n in notes(h))
+        assert any("cannot rename" in n for n in toasts(h))
 
 
 async def test_the_search_form_asks_the_server_and_a_cleared_form_lists_everything(media_cache: Path) -> None:
