@@ -136,3 +136,21 @@ def make_emulator(media_cache: Path, clock: FakeClock) -> Callable[..., Emulator
         return Emulator(EmulatorConfig(**kwargs), clock=clock)
 
     return make
+
+
+@pytest.fixture
+def actions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every action the app runs by name, and any attempt to quit (what `@click` markup in server
+    text would do if it were ever interpreted)."""
+    from rectui.app import RectuiApp
+
+    ran: list[str] = []
+    original = RectuiApp.run_action
+
+    async def spy(self: RectuiApp, action: str, *args: object, **kwargs: object) -> bool:
+        ran.append(str(action))
+        return await original(self, action, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(RectuiApp, "run_action", spy)
+    monkeypatch.setattr(RectuiApp, "action_quit", lambda self: ran.append("QUIT"))
+    return ran

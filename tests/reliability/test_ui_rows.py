@@ -16,7 +16,7 @@ from textual.command import CommandPalette
 from ui import harness
 from ui.harness import Gate, Harness, build, deleted_ids, main, notes, open_provider, screen_text, settle
 
-from rectui.app import RectuiApp, build_providers
+from rectui.app import build_providers
 from rectui.models import ListQuery, Page
 from rectui.screens.api_log import ApiLogScreen
 from rectui.screens.confirm import ConfirmDialog
@@ -26,21 +26,6 @@ from rectui.widgets.recordings_table import row_key
 
 SIZE = (160, 50)
 CLICK = "[@click=app.quit]Click me[/]"
-
-
-@pytest.fixture
-def actions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every action the app runs by name, and any attempt to quit (what `@click` markup would do)."""
-    ran: list[str] = []
-    original = RectuiApp.run_action
-
-    async def spy(self: RectuiApp, action: str, *args: object, **kwargs: object) -> bool:
-        ran.append(str(action))
-        return await original(self, action, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(RectuiApp, "run_action", spy)
-    monkeypatch.setattr(RectuiApp, "action_quit", lambda self: ran.append("QUIT"))
-    return ran
 
 
 # -- row 1 -----------------------------------------------------------------------------------------

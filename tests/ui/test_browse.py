@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.command import CommandPalette
-from ui.harness import build, settle, static_text
+from ui.harness import build, main, settle, static_text
 
 from rectui.messages import PageLoaded, RecordingLoaded
 from rectui.screens.help import HelpScreen
-from rectui.screens.main import MainScreen
 from rectui.widgets.detail_pane import DetailPane
 from rectui.widgets.provider_sidebar import ProviderList
 from rectui.widgets.recordings_table import RecordingsTable, row_key
@@ -17,17 +16,11 @@ from rectui.widgets.recordings_table import RecordingsTable, row_key
 SIZE = (160, 50)
 
 
-def main(app: object) -> MainScreen:
-    screen = app.screen  # type: ignore[attr-defined]
-    assert isinstance(screen, MainScreen)
-    return screen
-
-
 async def test_start_shows_all_providers_first_with_merged_rows(media_cache: Path) -> None:
     h = build(media_cache)
     async with h.app.run_test(size=SIZE, message_hook=h.messages.append) as pilot:
         await settle(pilot)
-        screen = main(h.app)
+        screen = main(h)
         assert list(screen.states) == ["all", "genesys", "kazoo", "restcomm", "webex", "screendesk"]
         assert all(s.status == "ok" for s in screen.states.values())
         table = screen.query_one(RecordingsTable)
@@ -46,7 +39,7 @@ async def test_sidebar_selects_a_provider_by_keyboard_and_shows_exact_totals(med
     h = build(media_cache)
     async with h.app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        screen = main(h.app)
+        screen = main(h)
         screen.query_one(ProviderList).focus()
         await pilot.press("down")              # Genesys Cloud: numbered pages, exact totals
         await settle(pilot)
@@ -68,7 +61,7 @@ async def test_next_page_comes_from_the_prefetch_and_previous_goes_back(media_ca
     h = build(media_cache, kinds=("restcomm",), count=60)
     async with h.app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        screen = main(h.app)
+        screen = main(h)
         await pilot.press("1")                 # Restcomm
         await settle(pilot)
         first_page = [row_key(r) for r in screen.table.rows_shown]
@@ -90,7 +83,7 @@ async def test_sort_on_the_server_where_the_provider_can_else_over_the_loaded_ro
     h = build(media_cache)
     async with h.app.run_test(size=SIZE, message_hook=h.messages.append) as pilot:
         await settle(pilot)
-        screen = main(h.app)
+        screen = main(h)
         await pilot.press("3")                 # Restcomm sorts by duration on the server
         await settle(pilot)
         keep = screen.table.current_key()
@@ -124,7 +117,7 @@ async def test_cursor_stays_on_the_same_recording_across_a_refresh(media_cache: 
     h = build(media_cache)
     async with h.app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        screen = main(h.app)
+        screen = main(h)
         screen.table.move_cursor(row=7)
         await settle(pilot)
         keep = screen.table.current_key()
@@ -139,7 +132,7 @@ async def test_filter_narrows_the_loaded_rows_as_you_type(media_cache: Path) -> 
     h = build(media_cache)
     async with h.app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        screen = main(h.app)
+        screen = main(h)
         total = screen.table.row_count
         await pilot.press("slash", "v", "o", "i", "c", "e")
         await pilot.pause()
@@ -157,7 +150,7 @@ async def test_detail_pane_loads_the_full_recording_and_shows_raw_on_demand(medi
     h = build(media_cache)
     async with h.app.run_test(size=SIZE, message_hook=h.messages.append) as pilot:
         await settle(pilot)
-        screen = main(h.app)
+        screen = main(h)
         await pilot.press("1")                 # Genesys: the listing has no conversation, the detail has
         await settle(pilot)
         pane = screen.query_one(DetailPane)
@@ -178,7 +171,7 @@ async def test_screendesk_shows_its_viewer_url_and_actions_are_gated(media_cache
     h = build(media_cache, read_only=False)
     async with h.app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        screen = main(h.app)
+        screen = main(h)
         await pilot.press("5")
         await settle(pilot)
         rec = screen.table.current()
@@ -198,7 +191,7 @@ async def test_read_only_removes_destructive_actions(media_cache: Path) -> None:
     h = build(media_cache, kinds=("webex",), read_only=True)
     async with h.app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        screen = main(h.app)
+        screen = main(h)
         rec = screen.table.current()
         for action in ("delete", "restore", "purge", "tag"):
             assert screen.gate_reason(action, rec) == "Webex is read-only"
@@ -221,7 +214,7 @@ async def test_help_lists_the_focused_widgets_keys_first(media_cache: Path) -> N
         assert [s.title for s in help_screen.sections][-1] == "Everywhere"
         await pilot.press("escape")
         await pilot.pause()
-        main(h.app).query_one(ProviderList).focus()
+        main(h).query_one(ProviderList).focus()
         await pilot.press("question_mark")
         await pilot.pause()
         assert h.app.screen.sections[0].title == "Provider sidebar (focused)"  # type: ignore[attr-defined]
@@ -231,7 +224,7 @@ async def test_palette_runs_commands_and_jumps_to_a_loaded_recording(media_cache
     h = build(media_cache, kinds=("screendesk",))
     async with h.app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        screen = main(h.app)
+        screen = main(h)
         target = screen.table.rows_shown[30]
         await pilot.press("ctrl+p")
         await pilot.pause()
@@ -260,7 +253,7 @@ async def test_keys_typed_right_after_slash_reach_the_filter(media_cache: Path) 
         await settle(pilot)
         box = h.app.screen.query_one("#filter")
         assert box.value == "sa/les" and box.has_focus    # type: ignore[attr-defined]
-        assert main(h.app).status_bar.left_text.count("newest first") == 1   # no stray sort
+        assert main(h).status_bar.left_text.count("newest first") == 1   # no stray sort
 
 
 async def test_keys_are_remapped_from_the_config_and_the_theme_applied(media_cache: Path) -> None:
@@ -272,7 +265,7 @@ async def test_keys_are_remapped_from_the_config_and_the_theme_applied(media_cac
         assert h.app.theme == "nord"
         await pilot.press("1", "o")
         await settle(pilot)
-        assert "sorted by Duration ▼ on the server" in main(h.app).status_bar.left_text
+        assert "sorted by Duration ▼ on the server" in main(h).status_bar.left_text
 
 
 async def test_an_unknown_theme_is_a_warning_not_a_failure(media_cache: Path) -> None:
@@ -282,4 +275,4 @@ async def test_an_unknown_theme_is_a_warning_not_a_failure(media_cache: Path) ->
     async with h.app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         assert any("no-such-theme" in n.message for n in h.app._notifications)
-        assert main(h.app).table.row_count == 50
+        assert main(h).table.row_count == 50

@@ -5,31 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from textual.command import CommandPalette
 from ui.harness import build, screen_text, settle, static_text
 
-from rectui.app import RectuiApp
 from rectui.screens.main import MainScreen
 from rectui.widgets.recordings_table import row_key
 
 SIZE = (160, 50)
 CLICK = "[@click=app.quit]Click me[/]"
-
-
-@pytest.fixture
-def actions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Records any attempt to quit or to run an action by name (what `@click` markup would do)."""
-    ran: list[str] = []
-    original = RectuiApp.run_action
-
-    async def spy(self: RectuiApp, action: str, *args: object, **kwargs: object) -> bool:
-        ran.append(action)
-        return await original(self, action, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(RectuiApp, "run_action", spy)
-    monkeypatch.setattr(RectuiApp, "action_quit", lambda self: ran.append("QUIT"))
-    return ran
 
 
 async def test_hostile_titles_show_verbatim_in_table_detail_filter_and_palette(media_cache: Path,

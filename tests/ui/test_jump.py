@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ui.harness import build, screen_text, settle
+from ui.harness import build, main, screen_text, settle
 
 from rectui.models import Cursor, ListQuery
 from rectui.screens.jump import JumpToPage
@@ -15,12 +15,6 @@ from rectui.widgets.recordings_table import row_key
 
 SIZE = (160, 50)
 NUMBERED = ("genesys", "restcomm", "screendesk")
-
-
-def main(app: object) -> MainScreen:
-    screen = app.screen  # type: ignore[attr-defined]
-    assert isinstance(screen, MainScreen)
-    return screen
 
 
 async def walked_keys(provider: object, query: ListQuery) -> list[list[str]]:
@@ -45,7 +39,7 @@ async def test_jump_last_first_and_back_one_page(media_cache: Path, kind: str) -
     provider = h.providers[0]
     async with h.app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        screen = main(h.app)
+        screen = main(h)
         await pilot.press("1")
         await settle(pilot)
         assert screen.view_id == kind
@@ -83,7 +77,7 @@ async def test_jump_dialog_refuses_a_page_past_the_last(media_cache: Path) -> No
     h = build(media_cache, kinds=("genesys",), count=230)
     async with h.app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        screen = main(h.app)
+        screen = main(h)
         await pilot.press("1")
         await settle(pilot)
         before = h.list_requests("genesys")
@@ -104,7 +98,7 @@ async def test_jump_in_a_restcomm_date_range(media_cache: Path) -> None:
     provider = h.providers[0]
     async with h.app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        screen = main(h.app)
+        screen = main(h)
         await pilot.press("1")
         await settle(pilot)
         rows = (await provider.list_recordings(ListQuery(page_size=400))).items
@@ -126,7 +120,7 @@ async def test_jump_action_on_kazoo_says_it_pages_by_cursor(media_cache: Path) -
     h = build(media_cache, kinds=("kazoo",), count=230)
     async with h.app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        screen = main(h.app)
+        screen = main(h)
         await pilot.press("1")
         await settle(pilot)
         assert screen.view_id == "kazoo"
