@@ -29,7 +29,7 @@ from textual.content import Content
 from textual.events import Key
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 from rectui.errors import ProviderError, RateLimited, RectuiError
@@ -68,6 +68,7 @@ from rectui.screens.state import (
 )
 from rectui.widgets import formatting as fmt
 from rectui.widgets.detail_pane import DetailPane
+from rectui.widgets.footer import Footer  # not Textual's: that one leaks its old keys (see the module)
 from rectui.widgets.player_bar import PlayerBar
 from rectui.widgets.provider_sidebar import ProviderSidebar, ProviderState
 from rectui.widgets.recordings_table import COLUMNS, Haystacks, RecordingsTable, sort_rows

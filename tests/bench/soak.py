@@ -12,6 +12,12 @@ another. It reports:
 * key latency: how long each key press takes to be handled, p50/p99.
 
     .venv/bin/python tests/bench/soak.py [--minutes 10] [--seed 1] [--fault-rate 0.05]
+        [--actions browse,play,tag,delete,filter,screens,idle] [--trace [FRAMES]]
+
+`--actions` keeps only some actions (to find which one grows memory); `--trace` adds, between the
+end of the warm-up and the end of the run, the Python allocations still alive (tracemalloc, by
+traceback of FRAMES frames), the growth of live objects by type (gc) and glibc's heap figures
+(mallinfo2). Tracing slows the app and its own tables count in the RSS: compare RSS without it.
 
 Its state (store, logs, audio cache) goes to a temporary XDG tree, never the user's.
 """
@@ -39,6 +45,9 @@ SIZE = (160, 45)
 DELETE_ROUTES = {"genesys": "delete", "kazoo": "delete", "restcomm": "delete"}
 """Providers whose DELETE carries the id in its path (Webex's soft delete carries it in the body:
 it is checked through its recycle bin instead; Screendesk cannot delete)."""
+
+ACTIONS = {"browse": 0.45, "play": 0.10, "tag": 0.07, "delete": 0.10, "filter": 0.08, "screens": 0.08, "idle": 0.12}
+"""The soak's actions and how often each is picked."""
 
 
 def done(outcome: str) -> bool:
@@ -98,6 +107,84 @@ def rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+class Trace:
+    """Where memory went between the end of the warm-up and the end of the run: the Python
+    allocations made after the warm-up and still alive at the end (tracemalloc, started only then,
+    so the warm-up runs at full speed), live objects counted by type (gc), glibc's heap figures."""
+
+    def __init__(self, frames: int) -> None:
+        self.frames = frames
+        self.started = False
+        self.after: Any = None
+        self.types: tuple[collections.Counter[str], collections.Counter[str]] = (collections.Counter(),
+                                                                                   collections.Counter())
+        self.heap: list[dict[str, int]] = []
+
+    @staticmethod
+    def count_types() -> collections.Counter[str]:
+        import gc
+        gc.collect()
+        return collections.Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
+
+    def start(self) -> None:
+        import tracemalloc
+        self.types[0].update(self.count_types())
+        self.heap.append(mallinfo())
+        tracemalloc.start(self.frames)
+        self.started = True
+
+    def stop(self) -> None:
+        import gc
+        import tracemalloc
+        gc.collect()
+        self.after = tracemalloc.take_snapshot()
+        tracemalloc.stop()
+        self.types[1].update(self.count_types())
+        self.heap.append(mallinfo())
+
+    def report(self) -> None:
+        import tracemalloc
+        if self.after is None:
+            print("trace: the run ended before the warm-up did")
+            return
+        keep = [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen importlib*")]
+        stats = self.after.filter_traces(keep).statistics("traceback")
+        total = sum(st.size for st in stats)
+        print(f"Python allocations made after the warm-up and alive at the end: {total / 2**20:.2f} MB in "
+              f"{len(stats)} tracebacks; top 12:")
+        for st in stats[:12]:
+            print(f"  {st.size / 2**10:9.1f} KiB {st.count:7d} blocks")
+            for line in st.traceback.format(limit=self.frames, most_recent_first=True):
+                print("     " + line.strip())
+        grown = ((self.types[1][k] - self.types[0][k], k) for k in set(self.types[0]) | set(self.types[1]))
+        top = sorted((g for g in grown if g[0]), reverse=True)[:25]
+        print("live objects grown by type: " + ", ".join(f"{k} {n:+d}" for n, k in top))
+        if len(self.heap) == 2 and all(self.heap):
+            before, after = self.heap
+            print("glibc heap (mallinfo2) after warm-up -> end, MB: " + ", ".join(
+                f"{k} {before[k] / 2**20:.1f}->{after[k] / 2**20:.1f}" for k in before))
+
+
+def mallinfo() -> dict[str, int]:
+    """glibc's heap figures (empty elsewhere): arena (brk heap + thread arenas' size), in use
+    (uordblks), free in the heap (fordblks), mmapped blocks (hblkhd), releasable top (keepcost)."""
+    import ctypes
+    import ctypes.util
+
+    class Info(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                   "fsmblks", "uordblks", "fordblks", "keepcost")]
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        fn = libc.mallinfo2
+    except (OSError, AttributeError):
+        return {}
+    fn.restype = Info
+    info = fn()
+    return {"arena": info.arena, "in use": info.uordblks, "free": info.fordblks, "mmapped": info.hblkhd,
+            "top": info.keepcost}
+
+
 class Soak:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -107,6 +194,10 @@ class Soak:
         self.confirmed: set[tuple[str, str]] = set()
         self.actions: collections.Counter[str] = collections.Counter()
         self.rss: list[tuple[float, float]] = []
+        self.names = [n for n in ACTIONS if n in args.actions.split(",")]
+        if not self.names:
+            raise SystemExit(f"--actions: pick among {', '.join(ACTIONS)}")
+        self.trace: Trace | None = Trace(args.trace) if args.trace else None
 
     # -- the app -----------------------------------------------------------------------------
     def build(self, entries: dict[str, Any], root: Path) -> Any:
@@ -150,22 +241,18 @@ class Soak:
         if not isinstance(screen, MainScreen):
             await self.back_to_main(pilot)
             return
-        roll = self.rng.random()
-        if roll < 0.45:
-            name = "browse"
+        name = self.rng.choices(self.names, weights=[ACTIONS[n] for n in self.names])[0]
+        if name == "browse":
             await self.press(pilot, self.rng.choice(["down", "down", "down", "up", "j", "k", "n", "p", "g", "G", "s",
                                                      "S", "r", "v", "1", "2", "3", "4", "5", "0", "tab"]))
-        elif roll < 0.55:
-            name = "play"
+        elif name == "play":
             await self.press(pilot, self.rng.choice(["enter", "enter", "z", "right_square_bracket", "m"]))
-        elif roll < 0.62:
-            name = "tag"
+        elif name == "tag":
             await self.press(pilot, "t")
             await pilot.pause(0.05)
             if not isinstance(app.screen, MainScreen):
                 await self.press(pilot, *f"soak{self.rng.randint(0, 9)}", "enter", "enter")
-        elif roll < 0.72:
-            name = "delete"
+        elif name == "delete":
             if self.rng.random() < 0.3:
                 await self.press(pilot, *["space"] * self.rng.randint(2, 4))
             await self.press(pilot, "d")
@@ -182,16 +269,13 @@ class Soak:
                         await self.press(pilot, "y")
                     if not isinstance(app.screen, ConfirmDialog):
                         self.confirmed |= targets
-        elif roll < 0.80:
-            name = "filter"
+        elif name == "filter":
             await self.press(pilot, "slash", *self.rng.choice(["a", "call", "会", "[/"]), "escape")
-        elif roll < 0.88:
-            name = "screens"
+        elif name == "screens":
             await self.press(pilot, self.rng.choice(["e", "question_mark", "ctrl+p"]))
             await pilot.pause(0.05)
             await self.back_to_main(pilot)
         else:
-            name = "idle"
             await pilot.pause(self.rng.uniform(0.05, 0.5))
         self.actions[name] += 1
         await self.back_to_main(pilot)
@@ -234,8 +318,12 @@ class Soak:
                             now = time.monotonic()
                             if base_rss is None and now >= warm:
                                 base_rss = rss_mb()
+                                if self.trace:
+                                    self.trace.start()
                             if not self.rss or now - self.rss[-1][0] >= 1.0:
                                 self.rss.append((now, rss_mb()))
+                        if self.trace and self.trace.started:
+                            self.trace.stop()
                         set_faults("")                      # settle: every queued delete finishes
                         await self.drain(pilot)
                         worker_errors += sum(1 for n in app._notifications if n.title.startswith("Unexpected"))
@@ -312,8 +400,12 @@ class Soak:
         if self.rss:
             quarters = [self.rss[min(len(self.rss) - 1, len(self.rss) * q // 4)][1] for q in (1, 2, 3, 4)]
             print("RSS at each quarter of the run: " + ", ".join(f"{r:.1f}" for r in quarters) + " MB")
+        if heap := mallinfo():
+            print("glibc heap at the end, MB: " + ", ".join(f"{k} {v / 2**20:.1f}" for k, v in heap.items()))
         for key in lost + duplicated:
             print(f"  {key}: journal {journal.get(key)}, DELETE statuses {sent.get(key)}")
+        if self.trace:
+            self.trace.report()
         print(f"key latency: p50 {pct(ms, 50):.1f} ms, p99 {pct(ms, 99):.1f} ms, max {max(ms, default=0):.1f} ms")
 
 
@@ -323,6 +415,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--count", type=int, default=2000, help="recordings per provider")
     parser.add_argument("--fault-rate", type=float, default=0.05, help="probability of each fault per request")
+    parser.add_argument("--actions", default=",".join(ACTIONS), help="comma list of the actions to run")
+    parser.add_argument("--trace", type=int, nargs="?", const=4, default=0, metavar="FRAMES",
+                        help="report Python allocation (tracebacks of FRAMES frames), object count and malloc "
+                             "growth over the run")
     asyncio.run(Soak(parser.parse_args()).run())
 
 
