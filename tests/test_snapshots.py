@@ -3,14 +3,13 @@ frozen clock, dates in UTC, no cursor blink. Review the report before `--snapsho
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from ui.harness import build, no_blink, screen_text, settle
+from ui.harness import HeldDeletes, build, no_blink, screen_text, settle
 
 from rectui.app import make_app
 from rectui.widgets.player_bar import PlayerBar
@@ -109,24 +108,6 @@ def test_bulk_results(snap_compare: Any, media_cache: Path, size: tuple[int, int
     app = build(media_cache, kinds=("kazoo", "webex", "screendesk"), faults="kazoo.delete:forbid,after=1,count=1").app
     assert snap_compare(app, terminal_size=size,
                         run_before=steps("1", "space", "space", "space", "space", "d", "4", "enter", "enter", "R"))
-
-
-class HeldDeletes:
-    """A provider whose deletes after the first `free` wait for a gate the test never opens: the
-    batch stays mid-run for the screenshot (the app's exit cancels it)."""
-
-    def __init__(self, inner: Any, free: int = 2) -> None:
-        self.inner, self.free = inner, free
-        self.gate = asyncio.Event()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def delete_recording(self, recording_id: str) -> Any:
-        if self.free <= 0:
-            await self.gate.wait()
-        self.free -= 1
-        return await self.inner.delete_recording(recording_id)
 
 
 @pytest.mark.parametrize("size", SIZES)

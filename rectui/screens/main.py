@@ -1216,6 +1216,8 @@ class MainScreen(RecordingActions, Screen[None]):
             return False
         else:
             return False
+        if key in self.table.marks:     # a hidden row is never part of the next action on the marks
+            self.table.clear_marks(keep=set(self.table.marks) - {key})
         self._details.pop(key, None)
         return True
 

@@ -142,6 +142,24 @@ class Gate:
         return await self.inner.list_recordings(query, cursor)
 
 
+class HeldDeletes:
+    """A provider whose deletes after the first `free` wait until the test opens `gate` (never,
+    for a screenshot of a batch mid-run: the app's exit cancels it)."""
+
+    def __init__(self, inner: Any, free: int = 2) -> None:
+        self.inner, self.free = inner, free
+        self.gate = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def delete_recording(self, recording_id: str) -> Any:
+        if self.free <= 0:
+            await self.gate.wait()
+        self.free -= 1
+        return await self.inner.delete_recording(recording_id)
+
+
 def silent_player(clock: Any) -> Any:
     """The app's player in tests: the real player logic, no sound device, on the fake clock."""
     from rectui.audio import SilentPlayer

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.widgets import Button, Input
-from ui.harness import Harness, build, deleted_ids, main, notes, open_provider, screen_text, settle
+from ui.harness import Harness, HeldDeletes, build, deleted_ids, main, notes, open_provider, screen_text, settle
 
 from rectui.models import Recording
 from rectui.screens.confirm import ConfirmDialog
@@ -99,6 +99,33 @@ async def test_delete_one_confirms_with_y_and_hides_the_row(media_cache: Path) -
         entry = h.store.journal(limit=5)[0] if h.store is not None else None
         assert entry is not None and entry.op == "delete" and entry.recording_id == target.id
         assert entry.outcome == "deleted"
+
+
+async def test_a_row_deleted_while_marked_leaves_the_marks(media_cache: Path) -> None:
+    """A row marked while its delete is still running (a second `d` is refused for it) is
+    unmarked when the delete hides it: a later delete of the marks cannot include a row no
+    longer shown (the soak found it sent again, answered 404)."""
+    h = build(media_cache, kinds=("kazoo",), wrap=lambda p: HeldDeletes(p, free=0))
+    async with h.app.run_test(size=SIZE) as pilot:
+        screen = await open_provider(h, pilot)
+        first = screen.table.current()
+        assert first is not None
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("y")                      # the delete starts and waits on the server
+        for _ in range(20):
+            await pilot.pause()
+        await pilot.press("space")                  # marked while its delete runs
+        assert first.key in screen.table.marks
+        await pilot.press("d")
+        await pilot.pause()
+        assert not isinstance(h.app.screen, ConfirmDialog)      # refused: already being deleted
+        assert first.key in screen.table.marks
+        h.providers[0].gate.set()
+        await settle(pilot)
+        assert deleted_ids(h, "kazoo") == [first.id]
+        assert first.key not in {r.key for r in screen.table.rows_shown}
+        assert first.key not in screen.table.marks and "marked" not in screen.status_bar.left_text
 
 
 async def test_enter_on_the_dialog_deletes_nothing(media_cache: Path) -> None:
