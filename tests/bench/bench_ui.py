@@ -130,9 +130,9 @@ async def session(count: int, page_size: int = 50) -> tuple[float, dict[str, lis
                     key(app, "n", "n")
                     figures["next"].append(await until(
                         lambda b=before: screen.view is not None and screen.view.offset != b))
-            for _ in range(40):                            # cursor moves while details and pages load
+            for i in range(200):                           # cursor moves while details and pages load
                 before = screen.table.cursor_row
-                key(app, "down")
+                key(app, "down" if (i // 40) % 2 == 0 else "up")      # 40 down, 40 up… within a page of 50
                 figures["key"].append(await until(
                     lambda b=before: screen.table.cursor_row != b and screen.detail.recording is not None
                     and screen.table.current() is not None
