@@ -524,11 +524,6 @@ def haystack(rec: Recording, names: Mapping[str, str]) -> str:
     return "\n".join(fields).casefold()
 
 
-def matches(rec: Recording, needle: str, names: Mapping[str, str]) -> bool:
-    """The `/` filter: a case-insensitive substring of any shown field (or the id)."""
-    return not needle or needle.casefold() in haystack(rec, names)
-
-
 class Haystacks:
     """The `/` filter's text of each loaded row, built once per recording rather than once per
     keystroke (a keystroke then costs one substring test per row), and a keystroke that extends

@@ -12,7 +12,7 @@ from rectui.models import Recording
 from rectui.screens.state import status_for
 from rectui.widgets import formatting as fmt
 from rectui.widgets.provider_sidebar import ProviderState, chip, prompt
-from rectui.widgets.recordings_table import layout, marked, matches, sort_rows
+from rectui.widgets.recordings_table import Haystacks, layout, marked, sort_rows
 
 NOW = datetime(2026, 11, 1, 13, tzinfo=UTC)
 
@@ -64,9 +64,9 @@ def test_local_sort_is_stable_and_filter_matches_any_shown_field() -> None:
     rows = [rec(1, title="b"), rec(2, title="a"), rec(3, title="b", tags=frozenset({"vip"}))]
     assert [r.id for r in sort_rows(rows, "title", False)] == ["id2", "id1", "id3"]
     assert [r.id for r in sort_rows(rows, "duration", True)] == ["id3", "id2", "id1"]
-    assert [r.id for r in rows if matches(r, "VIP", {})] == ["id3"]
-    assert all(matches(r, "", {}) for r in rows)
-    assert [r.id for r in rows if matches(r, "prov", {"p": "My provider"})] == ["id1", "id2", "id3"]
+    assert [r.id for r in Haystacks({}).filter(rows, "VIP")] == ["id3"]
+    assert Haystacks({}).filter(rows, "") == rows
+    assert [r.id for r in Haystacks({"p": "My provider"}).filter(rows, "prov")] == ["id1", "id2", "id3"]
 
 
 def test_status_chips() -> None:
