@@ -9,7 +9,10 @@ another. It reports:
   the journal and the targets the confirm dialogs locked, compared once the faults are off;
 * peak RSS growth of the app's process over the run, after a warm-up (goal < 20 MB; the emulator
   runs in a process of its own);
-* key latency: how long each key press takes to be handled, p50/p99.
+* key latency: how long Pilot's `press` takes for each key, p50/p99, and the slowest and fastest
+  keys. It is an upper bound: after the key is handled Pilot waits until the whole process looks
+  idle (CPU time against wall time, up to 1 s, twice), so audio decodes and page loads running in
+  worker threads lengthen it; `tests/bench/bench_ui.py` measures key → cursor and detail directly.
 
     .venv/bin/python tests/bench/soak.py [--minutes 10] [--seed 1] [--fault-rate 0.05]
         [--actions browse,play,tag,delete,filter,screens,idle] [--trace [FRAMES]]
@@ -190,6 +193,8 @@ class Soak:
         self.args = args
         self.rng = random.Random(args.seed)
         self.latency: list[float] = []
+        self.by_key: collections.defaultdict[str, list[float]] = collections.defaultdict(list)
+        """Key latencies by "<key> on <screen>", for the slowest keys in the report."""
         self.crashes: list[str] = []
         self.confirmed: set[tuple[str, str]] = set()
         self.actions: collections.Counter[str] = collections.Counter()
@@ -219,10 +224,13 @@ class Soak:
         return app
 
     async def press(self, pilot: Any, *keys: str) -> None:
+        screen = type(pilot.app.screen).__name__
         for key in keys:
             t0 = time.perf_counter()
             await pilot.press(key)
-            self.latency.append(time.perf_counter() - t0)
+            took = time.perf_counter() - t0
+            self.latency.append(took)
+            self.by_key[f"{key} on {screen}"].append(took)
 
     async def back_to_main(self, pilot: Any) -> None:
         from rectui.screens.main import MainScreen
@@ -407,6 +415,12 @@ class Soak:
         if self.trace:
             self.trace.report()
         print(f"key latency: p50 {pct(ms, 50):.1f} ms, p99 {pct(ms, 99):.1f} ms, max {max(ms, default=0):.1f} ms")
+        ranked = sorted(self.by_key.items(), key=lambda kv: -pct(kv[1], 50))
+
+        def line(items: list[tuple[str, list[float]]]) -> str:
+            return "; ".join(f"{k} {pct(v, 50) * 1000:.0f}/{pct(v, 99) * 1000:.0f} ms ×{len(v)}" for k, v in items)
+        print(f"slowest keys (median/p99, presses): {line(ranked[:8])}")
+        print(f"fastest keys (median/p99, presses): {line(ranked[-4:])}")
 
 
 def main() -> None:
