@@ -18,7 +18,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Region, Size
+from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -322,9 +322,7 @@ class RecordingsTable(ScrollView, can_focus=True):
         return self._line(((self._cell(rec, cid, w), self._justify(cid), w) for cid, w in self._columns), style)
 
     def _refresh_row(self, index: int) -> None:
-        line = index + 1 - int(self.scroll_y)
-        if 1 <= line < self.scrollable_content_region.height:
-            self.refresh(Region(0, line, self.scrollable_content_region.width, 1))
+        self.refresh_line(index + 1)        # row i is virtual line i + 1 (line 0: the header)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()

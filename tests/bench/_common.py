@@ -3,6 +3,7 @@ They print figures; they never assert timings."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Iterator
@@ -18,6 +19,13 @@ from rectui.models import PROVIDER_KINDS
 from rectui.providers import build_provider
 
 _SETTINGS = TypeAdapter(ProviderSettings)
+
+
+def rss_mb() -> float:
+    """Resident set size now (not the peak), MB: /proc/self/statm."""
+    with open("/proc/self/statm") as fh:
+        pages = int(fh.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def pct(values: list[float], p: float) -> float:

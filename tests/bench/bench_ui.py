@@ -22,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import pct
+from _common import pct, rss_mb
 from textual import events
 from textual.app import App
 
@@ -186,18 +186,11 @@ async def filter_keystrokes(count: int, loaded: int) -> list[float]:
     return out
 
 
-def rss_now() -> int:
-    """Resident set size now, MB (/proc/self/statm)."""
-    import os
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 2**20
-
-
 async def paging_rss(pages: int) -> tuple[int, int, int]:
     emu = Emulator(EmulatorConfig(count=pages * 1000, providers=("restcomm",)))
     server = EmulatorServer(emu, log_level="critical")
     server.start()
-    emulator_rss = rss_now()
+    emulator_rss = int(rss_mb())
     relay = EventRelay()
     providers, errors = demo_providers(emu, relay=relay)
     app = make_app(providers, config_errors=errors, relay=relay, ui=UiSettings(page_size=1000))

@@ -42,7 +42,7 @@ from urllib.parse import unquote
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import pct
+from _common import pct, rss_mb
 
 SIZE = (160, 45)
 DELETE_ROUTES = {"genesys": "delete", "kazoo": "delete", "restcomm": "delete"}
@@ -101,13 +101,6 @@ def faults(rate: float) -> str:
         f"restcomm.delete:delete_apply_then_fail,{r}", "genesys.delete:delete_async_ghost=5,rate=0.3",
         f"*.media:media=corrupt,{r}", f"*.media:media=html,rate={rate / 2:g}",
     ])
-
-
-def rss_mb() -> float:
-    """Resident set size now (not the peak): /proc/self/statm."""
-    with open("/proc/self/statm") as fh:
-        pages = int(fh.read().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 class Trace:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from textual.app import App, ComposeResult
+from ui.harness import screen_text
 
 from rectui.models import Recording
 from rectui.widgets.recordings_table import Haystacks, RecordingsTable, row_key
@@ -40,8 +41,7 @@ class TableApp(App[None]):
 
 def lines(app: App[Any]) -> list[str]:
     """The screen as text, one string per line."""
-    strips = app.screen._compositor.render_strips()
-    return ["".join(seg.text for seg in strip) for strip in strips]
+    return screen_text(app).splitlines()   # type: ignore[arg-type]
 
 
 def show(table: RecordingsTable, rows: list[Recording], keep: str | None = None, needle: str = "") -> None:
