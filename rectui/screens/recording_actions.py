@@ -38,20 +38,27 @@ class RecordingActions:
         event.stop()
         self.action_play()
 
-    def action_play(self) -> None:
+    def _audio_target(self, refused: str) -> tuple[Recording, Any] | None:
+        """The highlighted recording and its provider when its audio can be fetched; else None,
+        after a warning titled `refused` with the reason (and the viewer key where there is one)."""
         screen: Any = self
         rec = screen.table.current()
         if rec is None:
-            return
+            return None
         reason = screen.gate_reason("play", rec)
         if reason is not None:
             if rec.viewer_url:
                 reason += ": o opens its viewer page in a browser"
-            screen.notify(reason, title="Nothing to play", severity="warning", markup=False, timeout=6)
-            return
+            screen.notify(reason, title=refused, severity="warning", markup=False, timeout=6)
+            return None
         provider = screen.providers.get(rec.provider)
-        if provider is None:
+        return (rec, provider) if provider is not None else None
+
+    def action_play(self) -> None:
+        target = self._audio_target("Nothing to play")
+        if target is None:
             return
+        rec, provider = target
         if self.playback.device_problem is not None and self.playback.probed:
             self.playback.save(rec, provider)       # no sound card: "save as" is what enter offers
             return
@@ -67,17 +74,9 @@ class RecordingActions:
             screen.notify("Nothing is playing: enter plays the highlighted recording.", timeout=3)
 
     def action_save_audio(self) -> None:
-        screen: Any = self
-        rec = screen.table.current()
-        if rec is None:
-            return
-        reason = screen.gate_reason("play", rec)
-        if reason is not None:
-            screen.notify(reason, title="No audio to save", severity="warning", markup=False, timeout=6)
-            return
-        provider = screen.providers.get(rec.provider)
-        if provider is not None:
-            self.playback.save(rec, provider)
+        target = self._audio_target("No audio to save")
+        if target is not None:
+            self.playback.save(*target)
 
     def on_player_bar_failed(self, event: PlayerBar.Failed) -> None:
         self.playback.device_failed(event.error)
